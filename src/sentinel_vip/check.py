@@ -1,0 +1,150 @@
+"""One run of the keepalived track script: acquire facts, decide, present.
+
+keepalived discards our output, so the exit code is the answer and syslog is the explanation;
+we log only when the verdict changes, so a healthy node is quiet. The track file mirrors the
+verdict so keepalived can react by inotify (written only on change).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+from sentinel_vip import state
+from sentinel_vip.deadline import Deadline
+from sentinel_vip.decide import Policy, Verdict, decide, settled
+from sentinel_vip.errors import DeadlineExceeded, ExitCode
+
+STATE_NAME = "check.json"
+
+
+def policy_of(config) -> Policy:
+    return Policy(
+        agreement=config.agreement,
+        sentinel_count=len(config.sentinels),
+        grace=config.no_majority_grace,
+    )
+
+
+def identity_of(config):
+    from sentinel_vip.identity import Identity
+
+    return Identity(
+        explicit=config.node_addresses,
+        announce_port=config.announce_port,
+        vip=config.vip_address,
+        allow_loopback=config.allow_loopback,
+    )
+
+
+def gather(config, deadline: Deadline, classify, policy: Policy):
+    """Local Redis and every Sentinel, concurrently, all bounded by one deadline."""
+    from sentinel_vip.facts import CheckFacts
+    from sentinel_vip.redis_probe import probe_redis
+    from sentinel_vip.sentinel import ask_sentinels
+
+    box = {}
+    probe = threading.Thread(
+        target=lambda: box.setdefault("redis", probe_redis(config.redis, deadline)),
+        daemon=True,
+    )
+    probe.start()
+    answers = ask_sentinels(
+        config.sentinels,
+        config.master_name,
+        deadline,
+        enough=lambda so_far: settled(so_far, policy, classify),
+    )
+    probe.join(deadline.remaining() + 0.05)
+    redis = box.get("redis")
+    if redis is None:
+        from sentinel_vip.facts import RedisFacts
+
+        redis = RedisFacts(False, None, "unreachable", "no answer before the deadline")
+    return CheckFacts(redis, answers)
+
+
+def run(config, logger, now: float | None = None) -> int:
+    deadline = Deadline(config.check_deadline)
+    _arm_backstop(config.check_deadline)
+    policy = policy_of(config)
+    classify = identity_of(config).classify
+    facts = gather(config, deadline, classify, policy)
+    now = time.time() if now is None else now
+
+    state_path = os.path.join(config.state_dir, STATE_NAME)
+    previous = state.read_json(state_path)
+    verdict = decide(facts, policy, classify, now, previous.get("last_agreed"))
+    record(config, logger, verdict, previous, state_path, now)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    # keepalived discards stdout; an admin running the check by hand reads it.
+    print(f"{'OK' if verdict.ok else 'FAIL'} {ExitCode(verdict.code).name}: {verdict.reason}")
+    return int(verdict.code)
+
+
+def _arm_backstop(seconds: float) -> None:
+    """Every probe honours the deadline; this catches whatever might not (DNS, a bug)."""
+
+    def expired(signum, frame):
+        raise DeadlineExceeded(f"check did not finish within check.deadline={seconds:g}s")
+
+    signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds + 0.25)
+
+
+def record(config, logger, verdict: Verdict, previous: dict, state_path: str, now: float):
+    """Persist the verdict, update the track file, and log only what changed."""
+    changed = previous.get("code") != int(verdict.code) or previous.get("reason") != verdict.reason
+    current = {
+        "ok": verdict.ok,
+        "code": int(verdict.code),
+        "reason": verdict.reason,
+        "since": previous.get("since", now) if not changed else now,
+        "checked": now,
+        "last_agreed": now if verdict.agreed else previous.get("last_agreed"),
+    }
+    warnings = _insecure_files(config)
+    if changed or verdict.in_grace:
+        level = "info" if verdict.ok and not verdict.in_grace else "warning"
+        logger.log(
+            level,
+            "check",
+            verdict="ok" if verdict.ok else "fail",
+            code=int(verdict.code),
+            name=ExitCode(verdict.code).name.lower(),
+            reason=verdict.reason,
+            was=_was(previous),
+        )
+    if warnings != previous.get("warnings", []):
+        for warning in warnings:
+            logger.log("warning", "insecure_file", detail=warning)
+    current["warnings"] = warnings
+    try:
+        _write_track(config.track_file, verdict.ok)
+        state.write_json(state_path, current)
+    except OSError as exc:
+        # The exit code still carries the verdict; keepalived's script tracking does not need
+        # our files. Say so every run: there is no state left to deduplicate against.
+        logger.log("err", "state_unwritable", path=config.state_dir, error=exc.strerror)
+
+
+def _was(previous: dict) -> str:
+    if not previous:
+        return "unknown"
+    return "ok" if previous.get("ok") else f"fail:{previous.get('code')}"
+
+
+def _write_track(path: str, ok: bool) -> None:
+    if not path:
+        return
+    wanted = "1\n" if ok else "0\n"
+    if state.read_text(path, 16) != wanted:
+        state.atomic_write(path, wanted.encode(), 0o644)
+
+
+def _insecure_files(config) -> list:
+    from sentinel_vip.config import insecure_files
+
+    return list(insecure_files(config))

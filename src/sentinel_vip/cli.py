@@ -1,0 +1,145 @@
+"""Command line: dispatch to the commands and the one guard that maps errors to exit codes.
+
+keepalived runs ``check`` every second, so a plain ``check`` skips argparse (several ms of
+import); everything else, ``--help`` included, goes through argparse.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+from sentinel_vip.errors import ExitCode, SentinelVipError, Terminated, UsageError
+
+PROG = "sentinel-vip"
+COMMANDS = {
+    "check": "keepalived track script: exit 0 only on the Sentinel-agreed master",
+    "notify": "keepalived notify hook: log, record and demote a stale master",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    logger = None
+    try:
+        command, config_path, rest = _parse(argv)
+        if command == "version":
+            from sentinel_vip.version import VERSION
+
+            print(f"{PROG} {VERSION}")
+            return 0
+        config = _load_config(config_path)
+        from sentinel_vip.log import Logger
+
+        logger = Logger.from_config(config)
+        return _run(command, config, logger, rest)
+    except Terminated:
+        _report(logger, "terminated", "stopped by SIGTERM (keepalived script timeout?)")
+        return int(ExitCode.TERMINATED)
+    except SentinelVipError as exc:
+        _report(logger, "error", str(exc), code=int(exc.exit_code))
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the last line of defence: never a traceback to keepalived
+        detail = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+        _report(logger, "internal_error", f"{detail} (please report this bug)", code=70)
+        return int(ExitCode.INTERNAL)
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+def _parse(argv: list[str]) -> tuple[str, str | None, list[str]]:
+    fast = _fast_parse(argv)
+    if fast is not None:
+        return fast
+    return _argparse(argv)
+
+
+def _fast_parse(argv: list[str]):
+    """``check`` and ``notify ARGS`` as keepalived calls them, without argparse."""
+    config = None
+    rest = list(argv)
+    if len(rest) >= 2 and rest[0] == "--config":
+        config, rest = rest[1], rest[2:]
+    if rest == ["check"]:
+        return "check", config, []
+    if rest and rest[0] == "notify" and not any(a.startswith("-") for a in rest[1:]):
+        return "notify", config, rest[1:]
+    return None
+
+
+def _argparse(argv: list[str]):
+    import argparse
+
+    from sentinel_vip.version import VERSION
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message):
+            raise UsageError(f"{message} (see '{PROG} --help')")
+
+    parser = Parser(
+        prog=PROG,
+        description="Keep a keepalived floating IP on the master that Redis Sentinel elected.",
+        epilog="Config: --config, else $SENTINEL_VIP_CONFIG, else "
+        "/etc/sentinel-vip/sentinel-vip.toml. Exit codes: see sentinel-vip(8).",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {VERSION}")
+    parser.add_argument("--config", metavar="PATH", help="config file to use")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("check", help=COMMANDS["check"], description=COMMANDS["check"])
+    notify = sub.add_parser(
+        "notify",
+        help=COMMANDS["notify"],
+        description=COMMANDS["notify"],
+        usage=f"{PROG} notify {{INSTANCE|GROUP}} NAME STATE PRIORITY | "
+        "{master|backup|fault|stop} [NAME]",
+    )
+    notify.add_argument("args", nargs="*", help="as keepalived passes them")
+    sub.add_parser("version", help="print the version")
+    args = parser.parse_args(argv)
+    if not args.command:
+        raise UsageError(f"no command given: choose one of {', '.join(COMMANDS)} (see --help)")
+    return args.command, args.config, getattr(args, "args", [])
+
+
+def _load_config(cli_value: str | None):
+    from sentinel_vip import config
+
+    return config.load(config.resolve_path(cli_value, os.environ))
+
+
+def _run(command: str, config, logger, rest: list[str]) -> int:
+    if command == "check":
+        from sentinel_vip import check
+
+        return check.run(config, logger)
+    if command == "notify":
+        from sentinel_vip import notify
+
+        return notify.run(config, logger, notify.parse_args(rest))
+    raise UsageError(f"unknown command {command!r}")
+
+
+def _report(logger, event: str, message: str, code: int | None = None) -> None:
+    try:
+        sys.stderr.write(f"{PROG}: {message}\n")
+    except (OSError, ValueError):
+        pass
+    from sentinel_vip.log import default_logger
+
+    target = logger or default_logger()
+    try:
+        target.write("err", _event_line(event, message, code))
+    except Exception:  # noqa: S110 - reporting must never raise
+        pass
+
+
+def _event_line(event: str, message: str, code: int | None) -> str:
+    from sentinel_vip.log import fmt_event
+
+    return fmt_event(event, code=code, message=message)

@@ -1,0 +1,119 @@
+"""Sentinel-aware demotion of a local Redis that still thinks it is master.
+
+Sentinel itself converts a returning old master (MULTI, SLAVEOF, CONFIG REWRITE, CLIENT KILL,
+EXEC) about 8 s after it sees it, and never if it cannot reach it. We do the same thing sooner,
+with the same target, only when a Sentinel majority agrees on that target and no failover is
+running, so the two can never pull the Redis in different directions. We never promote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Optional
+
+from sentinel_vip.decide import Classify, tally
+
+DEMOTE_STATES = frozenset({"BACKUP", "FAULT", "STOP"})
+# Flags in `SENTINEL MASTER` that mean Sentinel is busy with this master right now.
+BUSY_FLAGS = frozenset({"failover_in_progress", "promoted", "s_down", "o_down"})
+
+
+@dataclass(frozen=True)
+class Demotion:
+    host: str
+    port: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Skip:
+    reason: str
+
+
+def plan_demotion(
+    state: str,
+    redis,
+    answers,
+    master_states,
+    classify: Classify,
+    agreement: int,
+) -> Demotion | Skip:
+    """Decide from live facts only, so repeated or reordered notify calls are harmless."""
+    if state not in DEMOTE_STATES:
+        return Skip(f"state {state} never demotes")
+    if not redis.reachable or redis.error_kind:
+        return Skip("local redis unreachable")
+    if redis.role != "master":
+        return Skip(f"local redis already role={redis.role}")
+    t = tally(answers, classify)
+    leader, top = t.leader()
+    if leader is None or top < agreement:
+        return Skip(f"no sentinel majority names a master need={agreement} {t.describe()}")
+    kind = t.kinds[leader]
+    if kind == "self":
+        return Skip("sentinels name this node")
+    if kind != "other":
+        return Skip(f"sentinels name {leader}, a {kind} address")
+    busy = _busy_flags(master_states)
+    if busy:
+        return Skip(f"sentinel busy flags={','.join(sorted(busy))}")
+    host, port = _split(leader)
+    return Demotion(host, port, f"sentinels name {leader} need={agreement} {t.describe()}")
+
+
+def _busy_flags(master_states) -> set:
+    busy: set = set()
+    for state in master_states:
+        if not isinstance(state, dict):
+            continue
+        flags = set(str(state.get("flags", "")).split(","))
+        busy |= flags & BUSY_FLAGS
+        failover_state = str(state.get("failover-state", "none") or "none")
+        if failover_state not in ("none", "failover_state_none"):
+            busy.add(f"failover-state:{failover_state}")
+    return busy
+
+
+def _split(label: str) -> tuple[str, int]:
+    host, _, port = label.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class DemotionResult:
+    ok: bool
+    detail: str
+
+
+def demote_to(endpoint, host: str, port: int, timeout: float) -> DemotionResult:
+    """Make the local Redis a replica of ``host:port`` and drop its normal clients, the way
+    Sentinel does it, in one transaction. CONFIG REWRITE may fail (no config file, read-only
+    /etc); the demotion still stands, so that is reported, not fatal."""
+    import redis as redis_py
+
+    from sentinel_vip.endpoint import redis_client
+
+    client = redis_client(endpoint, timeout)
+    try:
+        pipe = client.pipeline(transaction=True)
+        pipe.execute_command("REPLICAOF", host, str(port))
+        pipe.execute_command("CONFIG", "REWRITE")
+        pipe.execute_command("CLIENT", "KILL", "TYPE", "normal")
+        results = pipe.execute(raise_on_error=False)
+    except redis_py.RedisError as exc:
+        return DemotionResult(False, f"demotion failed: {_one_line(exc)}")
+    finally:
+        with contextlib.suppress(Exception):  # closing must never mask the result
+            client.close()
+    replicaof, rewrite, killed = [*results, None, None, None][:3]
+    if isinstance(replicaof, Exception):
+        return DemotionResult(False, f"replicaof failed: {_one_line(replicaof)}")
+    notes = [f"replicaof={host}:{port}"]
+    notes.append("config_rewrite=" + ("failed" if isinstance(rewrite, Exception) else "ok"))
+    notes.append(f"clients_killed={killed if isinstance(killed, int) else 'failed'}")
+    return DemotionResult(True, " ".join(notes))
+
+
+def _one_line(exc: Optional[BaseException]) -> str:
+    return " ".join(str(exc).split())[:200]

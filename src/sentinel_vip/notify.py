@@ -1,0 +1,184 @@
+"""keepalived notify hooks: record every transition, demote a stale local master, run hooks.
+
+keepalived runs notify scripts without ordering guarantees, so nothing here trusts the order
+of calls: the demotion decision is taken from the live state of Redis and the Sentinels on
+entry, and runs are serialised with a lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import time
+from dataclasses import dataclass
+
+from sentinel_vip import demote, history, hooks
+from sentinel_vip.deadline import Deadline
+from sentinel_vip.decide import tally
+from sentinel_vip.errors import UsageError
+
+STATES = ("MASTER", "BACKUP", "FAULT", "STOP", "DELETED")
+TYPES = ("INSTANCE", "GROUP")
+USAGE = (
+    "notify expects keepalived's arguments: 'notify TYPE NAME STATE PRIORITY' "
+    "(generic notify) or 'notify master|backup|fault|stop [NAME]' (notify_* hooks)"
+)
+
+
+@dataclass(frozen=True)
+class Transition:
+    kind: str  # INSTANCE or GROUP
+    name: str
+    state: str
+    priority: int | None
+
+
+def parse_args(args: list[str]) -> Transition:
+    """Both forms keepalived can call us with; anything else is a usage error."""
+    if args and args[0].upper() in TYPES:
+        if len(args) not in (3, 4):
+            raise UsageError(f"{USAGE}; got {len(args)} arguments")
+        kind, name, state = args[0].upper(), args[1], args[2].upper()
+        priority = _priority(args[3]) if len(args) == 4 else None
+    elif args and args[0].upper() in STATES:
+        if len(args) > 2:
+            raise UsageError(f"{USAGE}; got {len(args)} arguments")
+        kind, state = "INSTANCE", args[0].upper()
+        name = args[1] if len(args) == 2 else "-"
+        priority = None
+    else:
+        shown = " ".join(a[:40] for a in args[:5]) or "none"
+        raise UsageError(f"{USAGE}; got: {shown}")
+    if state not in STATES:
+        raise UsageError(f"unknown keepalived state {state[:40]!r}: expected one of {STATES}")
+    if not name or len(name) > 128 or any(c.isspace() or not c.isprintable() for c in name):
+        raise UsageError("instance name must be 1-128 printable characters without spaces")
+    return Transition(kind, name, state, priority)
+
+
+def _priority(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"priority must be a number 0-255, got {text[:20]!r}") from None
+    if not 0 <= value <= 255:
+        raise UsageError(f"priority must be 0-255, got {value}")
+    return value
+
+
+def run(config, logger, transition: Transition) -> int:
+    deadline = Deadline(config.notify_deadline)
+    with _lock(config.state_dir, deadline):
+        previous = history.last_state(config.history_file, transition.name)
+        outcome = _observe_and_act(config, transition, deadline)
+        record = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "ts": round(time.time(), 3),
+            "host": socket.gethostname(),
+            "type": transition.kind,
+            "instance": transition.name,
+            "from": previous,
+            "to": transition.state,
+            "priority": transition.priority,
+            **outcome,
+        }
+        level = "warning" if outcome["action"] in ("demoted", "demote_failed") else "notice"
+        logger.log(
+            level,
+            "notify",
+            instance=transition.name,
+            state=f"{previous or 'UNKNOWN'}->{transition.state}",
+            priority=transition.priority,
+            redis_role=outcome["redis_role"],
+            sentinel_master=outcome["sentinel_master"],
+            action=outcome["action"],
+            reason=outcome["reason"],
+        )
+        try:
+            history.append(config.history_file, record, config.history_max_lines)
+        except OSError as exc:
+            logger.log("err", "history_unwritable", path=config.history_file, error=exc.strerror)
+    _run_hooks(config, logger, transition, previous, outcome)
+    return 0
+
+
+def _observe_and_act(config, transition: Transition, deadline: Deadline) -> dict:
+    from sentinel_vip.check import identity_of
+    from sentinel_vip.redis_probe import probe_redis
+    from sentinel_vip.sentinel import ask_sentinels, master_state
+
+    classify = identity_of(config).classify
+    redis = probe_redis(config.redis, deadline)
+    answers = ask_sentinels(config.sentinels, config.master_name, deadline)
+    t = tally(answers, classify)
+    leader, top = t.leader()
+    outcome = {
+        "redis_role": redis.role if redis.reachable else "unreachable",
+        "sentinel_master": leader if top >= config.agreement else None,
+        "sentinels": t.describe(),
+        "action": "none",
+        "reason": "",
+    }
+    states = ()
+    if transition.state in demote.DEMOTE_STATES and redis.role == "master":
+        states = master_state(config.sentinels, config.master_name, deadline)
+    plan = demote.plan_demotion(
+        transition.state, redis, answers, states, classify, config.agreement
+    )
+    if isinstance(plan, demote.Skip):
+        outcome["reason"] = plan.reason
+        return outcome
+    if not config.demote:
+        outcome.update(action="demotion_disabled", reason=plan.reason)
+        return outcome
+    result = demote.demote_to(config.redis, plan.host, plan.port, deadline.timeout())
+    outcome["action"] = "demoted" if result.ok else "demote_failed"
+    outcome["reason"] = f"{plan.reason} {result.detail}"
+    return outcome
+
+
+def _run_hooks(config, logger, transition: Transition, previous, outcome: dict) -> None:
+    variables = {
+        "SENTINEL_VIP_TYPE": transition.kind,
+        "SENTINEL_VIP_INSTANCE": transition.name,
+        "SENTINEL_VIP_STATE": transition.state,
+        "SENTINEL_VIP_PREVIOUS_STATE": previous or "",
+        "SENTINEL_VIP_PRIORITY": transition.priority,
+        "SENTINEL_VIP_REDIS_ROLE": outcome["redis_role"],
+        "SENTINEL_VIP_MASTER": outcome["sentinel_master"],
+        "SENTINEL_VIP_ACTION": outcome["action"],
+    }
+    for result in hooks.run_hooks(config.hooks_dir, variables, config.hook_timeout):
+        level = "info" if result.status == "ok" else "warning"
+        logger.log(
+            level, "hook", name=result.name, status=result.status, code=result.code,
+            detail=result.detail or None,
+        )  # fmt: skip
+
+
+class _lock:
+    """Serialise notify runs on this host, but never wait past the deadline."""
+
+    def __init__(self, state_dir: str, deadline: Deadline) -> None:
+        self._path = os.path.join(state_dir, "notify.lock")
+        self._deadline = deadline
+        self._fd = -1
+
+    def __enter__(self):
+        try:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o640)
+        except OSError:
+            return self  # no state dir: run unserialised rather than not at all
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                if self._deadline.expired():
+                    return self
+                time.sleep(0.02)  # a lock wait, not a stand-in for a condition
+
+    def __exit__(self, *exc) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)

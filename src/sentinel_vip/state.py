@@ -1,0 +1,45 @@
+"""Small files we own: written atomically so a SIGTERM or crash never leaves half a file."""
+
+import json
+import os
+import tempfile
+
+
+def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same directory and rename(2)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fchmod(fh.fileno(), mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def read_json(path: str) -> dict:
+    """The stored state, or {} when it is missing or unreadable (state is only a hint)."""
+    try:
+        with open(path, "rb") as fh:
+            data = json.loads(fh.read(65536))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_json(path: str, data: dict, mode: int = 0o640) -> None:
+    atomic_write(path, json.dumps(data, sort_keys=True).encode() + b"\n", mode)
+
+
+def read_text(path: str, limit: int = 4096) -> str:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(limit).decode("utf-8", "replace")
+    except OSError:
+        return ""

@@ -1,0 +1,47 @@
+"""notify argument parsing: both keepalived forms, and clear usage errors for the rest."""
+
+import pytest
+
+from sentinel_vip.errors import ExitCode, UsageError
+from sentinel_vip.notify import Transition, parse_args
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["INSTANCE", "VI_1", "MASTER", "150"], Transition("INSTANCE", "VI_1", "MASTER", 150)),
+        (["GROUP", "G1", "BACKUP", "100"], Transition("GROUP", "G1", "BACKUP", 100)),
+        (["INSTANCE", "VI_1", "STOP"], Transition("INSTANCE", "VI_1", "STOP", None)),
+        (["INSTANCE", "VI_1", "DELETED", "0"], Transition("INSTANCE", "VI_1", "DELETED", 0)),
+        (["backup"], Transition("INSTANCE", "-", "BACKUP", None)),
+        (["fault", "VI_1"], Transition("INSTANCE", "VI_1", "FAULT", None)),
+        (["MASTER", "VI_1"], Transition("INSTANCE", "VI_1", "MASTER", None)),
+    ],
+)
+def test_accepted_forms(args, expected):
+    assert parse_args(args) == expected
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["INSTANCE"],
+        ["INSTANCE", "VI_1"],
+        ["INSTANCE", "VI_1", "MASTER", "150", "extra"],
+        ["INSTANCE", "VI_1", "SLEEPING", "100"],
+        ["INSTANCE", "VI_1", "MASTER", "high"],
+        ["INSTANCE", "VI_1", "MASTER", "300"],
+        ["INSTANCE", "bad name", "MASTER", "100"],
+        ["INSTANCE", "x" * 500, "MASTER", "100"],
+        ["master", "VI_1", "more"],
+        ["reboot"],
+        ["INSTANCE", "VI\x00", "MASTER", "1"],
+    ],
+)
+def test_rejected_forms_are_usage_errors(args):
+    with pytest.raises(UsageError) as err:
+        parse_args(args)
+    assert err.value.exit_code == ExitCode.USAGE
+    assert "\n" not in str(err.value)
+    assert len(str(err.value)) < 400

@@ -66,9 +66,19 @@ def gather(config, deadline: Deadline, classify, policy: Policy):
     return CheckFacts(redis, answers)
 
 
-def run(config, logger, now: float | None = None) -> int:
-    deadline = Deadline(config.check_deadline)
+def run(config, logger) -> int:
+    """The track script: evaluate once, bounded by a backstop alarm, and exit with the code."""
     _arm_backstop(config.check_deadline)
+    verdict = evaluate(config, logger)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    # keepalived discards stdout; an admin running the check by hand reads it.
+    print(f"{'OK' if verdict.ok else 'FAIL'} {ExitCode(verdict.code).name}: {verdict.reason}")
+    return int(verdict.code)
+
+
+def evaluate(config, logger, now: float | None = None) -> Verdict:
+    """Gather, decide and record one verdict (shared by ``check`` and ``watch``)."""
+    deadline = Deadline(config.check_deadline)
     policy = policy_of(config)
     classify = identity_of(config).classify
     facts = gather(config, deadline, classify, policy)
@@ -78,10 +88,7 @@ def run(config, logger, now: float | None = None) -> int:
     previous = state.read_json(state_path)
     verdict = decide(facts, policy, classify, now, previous.get("last_agreed"))
     record(config, logger, verdict, previous, state_path, now)
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    # keepalived discards stdout; an admin running the check by hand reads it.
-    print(f"{'OK' if verdict.ok else 'FAIL'} {ExitCode(verdict.code).name}: {verdict.reason}")
-    return int(verdict.code)
+    return verdict
 
 
 def _arm_backstop(seconds: float) -> None:

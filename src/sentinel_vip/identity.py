@@ -1,0 +1,222 @@
+"""Is an (ip, port) named by Sentinel this node?
+
+Either the admin lists this node's addresses (``node.addresses``), or we detect them: the
+address must be one of the host's own and the port the announced one. Local addresses are
+read from the kernel (an AF_NETLINK RTM_GETADDR dump, else /proc), never by trying
+``bind()``: hosts running keepalived often set ``net.ipv4.ip_nonlocal_bind=1``, where bind
+succeeds for any address. No process is spawned; this runs every second.
+
+Loopback and the VIP never identify a node: Debian's stock sentinel.conf monitors
+127.0.0.1, which every node would take for itself, and the VIP is local on whichever node
+holds it.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import socket
+import struct
+from collections.abc import Iterable, Sequence
+from typing import Optional, Union
+
+Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+
+SELF = "self"
+OTHER = "other"
+LOOPBACK = "loopback"
+VIP = "vip"
+
+# linux/netlink.h, linux/rtnetlink.h, linux/if_addr.h
+_NETLINK_ROUTE = 0
+_NLMSG_ERROR = 2
+_NLMSG_DONE = 3
+_RTM_NEWADDR = 20
+_RTM_GETADDR = 22
+_NLM_F_REQUEST = 0x1
+_NLM_F_DUMP = 0x300
+_IFA_ADDRESS = 1
+_IFA_LOCAL = 2
+_NLMSG_HDR = struct.Struct("=IHHII")
+_IFADDRMSG = struct.Struct("=BBBBI")
+_RTATTR = struct.Struct("=HH")
+
+
+def normalise(text: str) -> Optional[Address]:
+    """An IP address without zone, IPv4-mapped IPv6 turned into IPv4; None for a hostname."""
+    try:
+        addr = ipaddress.ip_address(text.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+def _align(n: int) -> int:
+    return (n + 3) & ~3
+
+
+def _parse_addr_messages(data: bytes) -> tuple[bool, list]:
+    """(done, addresses) from one netlink receive buffer."""
+    found = []
+    offset = 0
+    while offset + _NLMSG_HDR.size <= len(data):
+        length, kind, _flags, _seq, _pid = _NLMSG_HDR.unpack_from(data, offset)
+        if length < _NLMSG_HDR.size or offset + length > len(data):
+            raise OSError("malformed netlink message")
+        if kind == _NLMSG_DONE:
+            return True, found
+        if kind == _NLMSG_ERROR:
+            (errno,) = struct.unpack_from("=i", data, offset + _NLMSG_HDR.size)
+            raise OSError(-errno, "netlink RTM_GETADDR failed")
+        if kind == _RTM_NEWADDR:
+            family = data[offset + _NLMSG_HDR.size]
+            attrs: dict = {}
+            pos = offset + _NLMSG_HDR.size + _IFADDRMSG.size
+            end = offset + length
+            while pos + _RTATTR.size <= end:
+                alen, atype = _RTATTR.unpack_from(data, pos)
+                if alen < _RTATTR.size:
+                    break
+                attrs[atype] = data[pos + _RTATTR.size : pos + alen]
+                pos += _align(alen)
+            # IFA_LOCAL is the own address; on point-to-point links IFA_ADDRESS is the peer.
+            raw = attrs.get(_IFA_LOCAL, attrs.get(_IFA_ADDRESS))
+            if family == socket.AF_INET and raw is not None and len(raw) == 4:
+                found.append(ipaddress.IPv4Address(raw))
+            elif family == socket.AF_INET6 and raw is not None and len(raw) == 16:
+                found.append(ipaddress.IPv6Address(raw))
+        offset += _align(length)
+    return False, found
+
+
+def netlink_addresses(timeout: float = 1.0) -> frozenset[Address]:
+    """Every address configured on this host (both families), from an RTM_GETADDR dump."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_ROUTE)
+    try:
+        sock.settimeout(timeout)
+        sock.bind((0, 0))
+        header = _NLMSG_HDR.pack(
+            _NLMSG_HDR.size + _IFADDRMSG.size,
+            _RTM_GETADDR,
+            _NLM_F_REQUEST | _NLM_F_DUMP,
+            1,
+            0,
+        )
+        sock.send(header + _IFADDRMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0))
+        found: list = []
+        while True:
+            done, part = _parse_addr_messages(sock.recv(65536))
+            found.extend(part)
+            if done:
+                return frozenset(found)
+    finally:
+        sock.close()
+
+
+def proc_addresses(
+    fib_trie: str = "/proc/net/fib_trie", if_inet6: str = "/proc/net/if_inet6"
+) -> frozenset[Address]:
+    """Fallback without netlink: IPv4 'host LOCAL' routes from fib_trie, IPv6 from if_inet6."""
+    found = set()
+    try:
+        with open(fib_trie, encoding="ascii") as fh:
+            last = None
+            for line in fh:
+                text = line.strip()
+                if text.startswith("|--") or text.startswith("+--"):
+                    last = text[3:].split()[0].split("/")[0]
+                elif "/32 host LOCAL" in text and last:
+                    addr = normalise(last)
+                    if addr is not None:
+                        found.add(addr)
+    except OSError:
+        pass
+    try:
+        with open(if_inet6, encoding="ascii") as fh:
+            for line in fh:
+                fields = line.split()
+                if fields and len(fields[0]) == 32:
+                    found.add(ipaddress.IPv6Address(bytes.fromhex(fields[0])))
+    except (OSError, ValueError):
+        pass
+    return frozenset(found)
+
+
+@functools.lru_cache(maxsize=1)
+def local_addresses() -> frozenset[Address]:
+    """This host's addresses, once per process."""
+    try:
+        return netlink_addresses()
+    except OSError:
+        return proc_addresses()
+
+
+def _parse_entry(entry) -> tuple[Union[Address, str], Optional[int]]:
+    host, port = entry
+    addr = normalise(host)
+    return (addr if addr is not None else host), port
+
+
+class Identity:
+    """Classifies an address named by Sentinel: "self", "other", "loopback" or "vip"."""
+
+    def __init__(
+        self,
+        explicit: Sequence[tuple[str, Optional[int]]] = (),
+        announce_port: int = 6379,
+        vip: str = "",
+        allow_loopback: bool = False,
+        addresses: Optional[Iterable[Address]] = None,
+    ) -> None:
+        self._explicit = tuple(_parse_entry(entry) for entry in explicit)
+        self._announce_port = announce_port
+        self._vip = normalise(vip) if vip else None
+        self._allow_loopback = allow_loopback
+        # ``addresses`` replaces detection (tests); None = ask the kernel when first needed.
+        self._addresses = frozenset(addresses) if addresses is not None else None
+
+    def _local(self) -> frozenset[Address]:
+        if self._addresses is None:
+            self._addresses = local_addresses()
+        return self._addresses
+
+    def _explicit_match(self, host: Union[Address, str], port: int) -> bool:
+        for want_host, want_port in self._explicit:
+            if want_host == host and port == (
+                want_port if want_port is not None else self._announce_port
+            ):
+                return True
+        return False
+
+    def classify(self, ip: str, port: int) -> str:
+        addr = normalise(ip)
+        if addr is None:
+            # A hostname: only an explicit entry spelled the same way can claim it.
+            return SELF if self._explicit_match(ip, port) else OTHER
+        if self._vip is not None and addr == self._vip:
+            return VIP
+        unusable = addr.is_loopback or addr.is_unspecified
+        if unusable and not (self._allow_loopback and addr.is_loopback):
+            return LOOPBACK
+        if self._explicit:
+            return SELF if self._explicit_match(addr, port) else OTHER
+        if port != self._announce_port:
+            return OTHER
+        if addr in self._local() or (addr.is_loopback and self._allow_loopback):
+            return SELF
+        return OTHER
+
+
+__all__ = [
+    "LOOPBACK",
+    "OTHER",
+    "SELF",
+    "VIP",
+    "Identity",
+    "local_addresses",
+    "netlink_addresses",
+    "normalise",
+    "proc_addresses",
+]

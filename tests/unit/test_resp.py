@@ -1,0 +1,468 @@
+"""resp: the hot-path client against an in-process fake server that misbehaves on purpose."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from sentinel_vip import resp
+from sentinel_vip.deadline import Deadline
+from sentinel_vip.endpoint import Endpoint, TLSSettings
+from sentinel_vip.redis_probe import probe_redis
+
+SECRET = "s3cr3t-Pa55"
+
+
+class FakeServer:
+    """Loopback TCP server; ``script`` is a list of actions, one per command received.
+
+    An action is bytes (sent back), ``HOLD`` (never answer), ``CLOSE`` (close now), or a
+    callable(conn, stop_event) that does anything else.
+    """
+
+    HOLD = object()
+    CLOSE = object()
+
+    def __init__(self, script, tls_context=None) -> None:
+        self.script = list(script)
+        self.stop = threading.Event()
+        self.received: list = []
+        self._tls = tls_context
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._listener.settimeout(0.05)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def endpoint(self, **kwargs) -> Endpoint:
+        return Endpoint("127.0.0.1", self.port, **kwargs)
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn) -> None:
+        try:
+            if self._tls is not None:
+                conn.settimeout(5)
+                try:
+                    conn = self._tls.wrap_socket(conn, server_side=True)
+                except OSError:
+                    return
+            conn.settimeout(0.05)
+            for action in self.script:
+                data = b""
+                while not data and not self.stop.is_set():
+                    try:
+                        data = conn.recv(65536)
+                    except socket.timeout:
+                        continue
+                    if not data:
+                        return
+                self.received.append(data)
+                if action is self.HOLD:
+                    self.stop.wait()
+                    return
+                if action is self.CLOSE:
+                    return
+                if callable(action):
+                    action(conn, self.stop)
+                    continue
+                conn.sendall(action)
+            self.stop.wait()
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self._listener.close()
+        self._thread.join(2)
+
+
+@pytest.fixture
+def serve():
+    servers = []
+
+    def start(*script, tls_context=None):
+        server = FakeServer(script, tls_context)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def call(endpoint, *args, seconds=2.0):
+    deadline = Deadline(seconds)
+    with resp.connect(endpoint, deadline) as conn:
+        return conn.call(*args)
+
+
+def failure(endpoint, *args, seconds=1.0):
+    """Run a call that must fail; return (error, elapsed)."""
+    start = time.monotonic()
+    with pytest.raises(resp.ProbeError) as info:
+        call(endpoint, *args, seconds=seconds)
+    return info.value, time.monotonic() - start
+
+
+# -- correct replies ------------------------------------------------------------------------
+
+
+def test_parses_every_resp2_type(serve):
+    reply = b"*6\r\n+OK\r\n:42\r\n$5\r\nh\xc3\xa9l\xff\r\n$-1\r\n*-1\r\n*2\r\n$0\r\n\r\n:-1\r\n"
+    server = serve(reply)
+    assert call(server.endpoint(), "ANY") == ["OK", 42, "hél\ufffd", None, None, ["", -1]]
+
+
+def test_sends_a_resp_array_of_bulk_strings(serve):
+    server = serve(b"+OK\r\n")
+    call(server.endpoint(), "SENTINEL", "get-master-addr-by-name", "mymaster", 7)
+    assert server.received[0] == (
+        b"*4\r\n$8\r\nSENTINEL\r\n$23\r\nget-master-addr-by-name\r\n$8\r\nmymaster\r\n$1\r\n7\r\n"
+    )
+
+
+def test_reply_split_across_many_segments(serve):
+    def drip(conn, stop):
+        for byte in b"$11\r\nhello world\r\n":
+            conn.sendall(bytes([byte]))
+
+    server = serve(drip)
+    assert call(server.endpoint(), "GET", "x") == "hello world"
+
+
+def test_auth_with_username_and_password(serve):
+    server = serve(b"+OK\r\n", b"*1\r\n$6\r\nmaster\r\n")
+    facts = probe_redis(server.endpoint(username="probe", password=SECRET), Deadline(2))
+    assert facts.role == "master" and facts.error_kind is None
+    assert (
+        server.received[0]
+        == b"*3\r\n$4\r\nAUTH\r\n$5\r\nprobe\r\n$11\r\n" + SECRET.encode() + b"\r\n"
+    )
+
+
+def test_auth_with_password_only(serve):
+    server = serve(b"+OK\r\n", b"*1\r\n$6\r\nmaster\r\n")
+    probe_redis(server.endpoint(password=SECRET), Deadline(2))
+    assert server.received[0].startswith(b"*2\r\n$4\r\nAUTH\r\n")
+
+
+def test_no_auth_without_password(serve):
+    server = serve(b"*1\r\n$6\r\nmaster\r\n")
+    probe_redis(server.endpoint(username="probe"), Deadline(2))
+    assert server.received[0] == b"*1\r\n$4\r\nROLE\r\n"
+
+
+# -- error replies --------------------------------------------------------------------------
+
+
+def test_error_reply_raises_reply_error(serve):
+    server = serve(b"-ERR unknown command 'ROLE'\r\n")
+    err, _ = failure(server.endpoint(), "ROLE")
+    assert isinstance(err, resp.ReplyError)
+    assert err.reply == "ERR unknown command 'ROLE'"
+    assert err.kind == "protocol"
+    assert str(err).startswith(f"127.0.0.1:{server.port}: ")
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"-NOAUTH Authentication required.\r\n",
+        b"-NOPERM this user has no permissions to run the 'role' command\r\n",
+        b"-ERR invalid password\r\n",
+    ],
+)
+def test_acl_and_auth_errors_are_kind_auth(serve, reply):
+    server = serve(reply)
+    err, _ = failure(server.endpoint(), "ROLE")
+    assert err.kind == "auth"
+
+
+def test_refused_auth_is_kind_auth_and_hides_the_password(serve):
+    server = serve(b"-WRONGPASS invalid username-password pair or user is disabled.\r\n")
+    err, _ = failure(server.endpoint(password=SECRET), "ROLE")
+    assert isinstance(err, resp.AuthFailed) and err.kind == "auth"
+    assert SECRET not in str(err) and "\n" not in str(err)
+    assert f"127.0.0.1:{server.port}" in str(err)
+
+
+def test_password_echoed_by_server_is_masked(serve):
+    server = serve(b"-ERR bad value '" + SECRET.encode() + b"'\r\n")
+    err, _ = failure(server.endpoint(password=SECRET), "ROLE")
+    assert SECRET not in str(err)
+
+
+# -- misbehaving servers: bounded in time and size ------------------------------------------
+
+
+def test_server_that_never_answers_times_out_within_the_deadline(serve):
+    server = serve(FakeServer.HOLD)
+    err, elapsed = failure(server.endpoint(), "ROLE", seconds=0.3)
+    assert isinstance(err, resp.Unreachable)
+    assert "timed out" in str(err)
+    assert elapsed < 0.3 + 0.5
+
+
+def test_slow_drip_cannot_extend_the_deadline(serve):
+    def drip_forever(conn, stop):
+        conn.sendall(b"$100000\r\n")
+        while not stop.wait(0.02):
+            conn.sendall(b"x")
+
+    server = serve(drip_forever)
+    err, elapsed = failure(server.endpoint(), "GET", "x", seconds=0.3)
+    assert err.kind == "unreachable"
+    assert elapsed < 0.3 + 0.5
+
+
+def test_close_before_reply_is_unreachable(serve):
+    server = serve(FakeServer.CLOSE)
+    err, _ = failure(server.endpoint(), "ROLE")
+    assert err.kind == "unreachable" and "closed" in str(err)
+
+
+@pytest.mark.parametrize("partial", [b"*2\r\n$6\r\nmaster\r\n", b"$10\r\nabc", b"+OK"])
+def test_close_mid_reply_is_protocol_error(serve, partial):
+    def send_then_close(conn, stop):
+        conn.sendall(partial)
+        conn.shutdown(socket.SHUT_RDWR)
+
+    server = serve(send_then_close)
+    err, _ = failure(server.endpoint(), "ROLE")
+    assert isinstance(err, resp.ProtocolError)
+    assert "mid-reply" in str(err)
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"HTTP/1.1 400 Bad Request\r\n\r\n",
+        b"\r\n",
+        b":12x\r\n",
+        b"$abc\r\n",
+        b"$3\r\nabcXY",
+        b"*-5\r\n",
+        b"$-7\r\n",
+        b"%2\r\n",
+    ],
+)
+def test_garbage_is_protocol_error(serve, garbage):
+    server = serve(garbage)
+    err, _ = failure(server.endpoint(), "ROLE")
+    assert err.kind == "protocol"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"$%d\r\n" % (resp.MAX_BULK + 1),
+        b"*%d\r\n" % (resp.MAX_ARRAY + 1),
+        b"*1\r\n" * (resp.MAX_DEPTH + 2),
+    ],
+)
+def test_oversize_reply_is_refused_before_reading_it(serve, header):
+    server = serve(header)  # the promised body never comes: refusing must not wait for it
+    err, _ = failure(server.endpoint(), "ROLE", seconds=5)
+    assert err.kind == "protocol"
+    assert "timed out" not in str(err)
+
+
+def test_overlong_line_is_refused(serve):
+    server = serve(b"+" + b"a" * (resp.MAX_LINE + 10))
+    err, _ = failure(server.endpoint(), "ROLE", seconds=5)
+    assert err.kind == "protocol" and "line" in str(err)
+
+
+def test_total_reply_size_is_bounded(serve):
+    def many_bulks(conn, stop):
+        chunk = b"$%d\r\n%s\r\n" % (resp.MAX_BULK, b"x" * resp.MAX_BULK)
+        conn.sendall(b"*10\r\n")
+        for _ in range(10):
+            if stop.is_set():
+                return
+            conn.sendall(chunk)
+
+    server = serve(many_bulks)
+    err, _ = failure(server.endpoint(), "ROLE", seconds=5)
+    assert err.kind == "protocol" and "larger" in str(err)
+
+
+# -- connecting -----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_refused_is_unreachable():
+    err, _ = failure(Endpoint("127.0.0.1", _free_port()), "ROLE")
+    assert err.kind == "unreachable" and "refused" in str(err)
+
+
+def test_missing_unix_socket_is_unreachable(tmp_path):
+    err, _ = failure(Endpoint("", 0, unix_socket=str(tmp_path / "none.sock")), "ROLE")
+    assert err.kind == "unreachable"
+    assert str(err).startswith(f"unix:{tmp_path / 'none.sock'}: ")
+
+
+def test_unix_socket(tmp_path):
+    path = str(tmp_path / "r.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+
+    def answer():
+        conn, _ = listener.accept()
+        conn.recv(1024)
+        conn.sendall(b"+PONG\r\n")
+        conn.close()
+
+    worker = threading.Thread(target=answer, daemon=True)
+    worker.start()
+    try:
+        assert call(Endpoint("", 0, unix_socket=path), "PING") == "PONG"
+    finally:
+        listener.close()
+
+
+def test_ipv6_loopback():
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        listener = socket.create_server(("::1", 0), family=socket.AF_INET6)
+    except OSError:
+        pytest.skip("no ::1 on this host")
+    port = listener.getsockname()[1]
+
+    def answer():
+        conn, _ = listener.accept()
+        conn.recv(1024)
+        conn.sendall(b":1\r\n")
+        conn.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        assert call(Endpoint("::1", port), "PING") == 1
+    finally:
+        listener.close()
+
+
+def test_expired_deadline_fails_without_connecting(serve):
+    server = serve(b"+OK\r\n")
+    deadline = Deadline(0)
+    with pytest.raises(resp.Unreachable):
+        resp.connect(server.endpoint(), deadline)
+    assert server.received == []
+
+
+def test_hot_path_does_not_import_ssl_or_redis(serve):
+    server = serve(b"*1\r\n$6\r\nmaster\r\n")
+    code = (
+        "import sys\n"
+        "from sentinel_vip.endpoint import Endpoint\n"
+        "from sentinel_vip.deadline import Deadline\n"
+        "from sentinel_vip.redis_probe import probe_redis\n"
+        f"print(probe_redis(Endpoint('127.0.0.1', {server.port}), Deadline(2)).role)\n"
+        "print('ssl' in sys.modules, 'redis' in sys.modules)\n"
+    )
+    src = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "src")
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": os.path.abspath(src)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.split()
+    assert out == ["master", "False", "False"]
+
+
+# -- TLS ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    """A throwaway CA and a server certificate for 'redis.test' (openssl CLI)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    d = tmp_path_factory.mktemp("certs")
+
+    def run(*argv):
+        subprocess.run(["openssl", *argv], cwd=d, check=True, capture_output=True, timeout=60)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+        "-days", "2", "-subj", "/CN=sentinel-vip test CA")  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+        "-subj", "/CN=redis.test")  # fmt: skip
+    (d / "ext.cnf").write_text("subjectAltName=DNS:redis.test\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf")  # fmt: skip
+    return d
+
+
+@pytest.fixture
+def tls_server(serve, certs):
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(certs / "server.crt"), str(certs / "server.key"))
+    return serve(b"*1\r\n$6\r\nmaster\r\n", tls_context=context)
+
+
+def test_tls_verified_with_ca_and_server_name(tls_server, certs):
+    tls = TLSSettings(enabled=True, ca_file=str(certs / "ca.crt"), server_name="redis.test")
+    facts = probe_redis(tls_server.endpoint(tls=tls), Deadline(5))
+    assert (facts.role, facts.error_kind) == ("master", None)
+
+
+def test_tls_wrong_server_name_is_kind_tls(tls_server, certs):
+    tls = TLSSettings(enabled=True, ca_file=str(certs / "ca.crt"), server_name="other.test")
+    facts = probe_redis(tls_server.endpoint(tls=tls), Deadline(5))
+    assert facts.error_kind == "tls"
+    assert "verification failed" in facts.error
+
+
+def test_tls_unknown_ca_is_kind_tls(tls_server):
+    facts = probe_redis(tls_server.endpoint(tls=TLSSettings(enabled=True)), Deadline(5))
+    assert facts.error_kind == "tls"
+
+
+def test_tls_verify_false_accepts_any_certificate(tls_server):
+    tls = TLSSettings(enabled=True, verify=False)
+    facts = probe_redis(tls_server.endpoint(tls=tls), Deadline(5))
+    assert facts.role == "master"
+
+
+def test_tls_to_a_plain_server_is_not_a_hang(serve):
+    server = serve(FakeServer.HOLD)
+    tls = TLSSettings(enabled=True, verify=False)
+    start = time.monotonic()
+    facts = probe_redis(server.endpoint(tls=tls), Deadline(0.3))
+    assert facts.error_kind in ("unreachable", "tls")
+    assert time.monotonic() - start < 0.3 + 0.5
+
+
+def test_tls_missing_client_cert_file_is_kind_tls(tls_server, tmp_path):
+    tls = TLSSettings(enabled=True, verify=False, cert_file=str(tmp_path / "no.crt"))
+    facts = probe_redis(tls_server.endpoint(tls=tls), Deadline(5))
+    assert facts.error_kind == "tls"

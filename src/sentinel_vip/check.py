@@ -7,6 +7,7 @@ verdict so keepalived can react by inotify (written only on change).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -69,8 +70,16 @@ def gather(config, deadline: Deadline, classify, policy: Policy):
 def run(config, logger) -> int:
     """The track script: evaluate once, bounded by a backstop alarm, and exit with the code."""
     _arm_backstop(config.check_deadline)
-    verdict = evaluate(config, logger)
-    signal.setitimer(signal.ITIMER_REAL, 0)
+    try:
+        verdict = evaluate(config, logger)
+    except BaseException:
+        # Killed by keepalived's timeout, out of time, or a bug: whatever the track file said
+        # before is no longer known to be true, so fail closed there too.
+        with contextlib.suppress(OSError):
+            _write_track(config.track_file, False)
+        raise
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
     # keepalived discards stdout; an admin running the check by hand reads it.
     print(f"{'OK' if verdict.ok else 'FAIL'} {ExitCode(verdict.code).name}: {verdict.reason}")
     return int(verdict.code)

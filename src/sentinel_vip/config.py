@@ -1,0 +1,496 @@
+"""Load /etc/sentinel-vip/sentinel-vip.toml into a frozen ``Config``, reporting every problem.
+
+``load`` reads the file (bounded, never blocking on a FIFO, a clear reason for every way a
+file can be unusable) and parses it; ``from_mapping`` checks the table against
+``config_schema.SCHEMA`` and the cross-key rules below, reads password files and builds the
+dataclasses. Whatever is wrong ends in one ``ConfigError`` listing all problems, and no
+password (inline or from a file) ever appears in it.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+import stat
+import sys
+from dataclasses import dataclass
+
+from sentinel_vip import config_schema as schema
+from sentinel_vip.config_schema import INVALID, describe
+from sentinel_vip.endpoint import Endpoint, TLSSettings
+from sentinel_vip.errors import ConfigError
+
+DEFAULT_PATH = "/etc/sentinel-vip/sentinel-vip.toml"
+ENV_VAR = "SENTINEL_VIP_CONFIG"
+SENTINEL_PORT = 26379
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few KB; anything near this is not one
+MAX_SECRET_BYTES = 64 << 10
+MAX_PROBLEMS = 50  # one line in syslog must stay readable
+SECRET_GROUPS = ("root", "keepalived_script")
+PERMISSION_FIX = "chown root:keepalived_script and chmod 0640"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    master_name: str
+    redis: Endpoint
+    sentinels: tuple  # tuple[Endpoint, ...], one per sentinel.addresses entry, in order
+    agreement: int  # resolved count of Sentinels that must name this node
+    no_majority_grace: float
+    node_addresses: tuple  # tuple[tuple[str, int | None], ...]; IPs normalised by ipaddress
+    announce_port: int  # 0 in the file is resolved to redis.port here
+    allow_loopback: bool
+    vip_address: str  # normalised IP, or ""
+    vip_interface: str
+    check_deadline: float
+    track_file: str
+    notify_deadline: float
+    demote: bool
+    hooks_dir: str
+    hook_timeout: float
+    state_dir: str
+    history_file: str
+    history_max_lines: int
+    log_syslog: bool
+    syslog_socket: str
+    log_facility: str
+    secret_files: tuple  # the config file (when loaded from one) and every password file used
+
+
+def resolve_path(cli_value, environ) -> str:
+    """--config beats $SENTINEL_VIP_CONFIG beats DEFAULT_PATH; an empty variable is unset."""
+    if cli_value is not None:
+        return cli_value
+    return environ.get(ENV_VAR) or DEFAULT_PATH
+
+
+def load(path: str) -> Config:
+    try:
+        text = _decode(_read_bounded(path, MAX_CONFIG_BYTES))
+    except _Unusable as exc:
+        raise ConfigError(path, [exc.reason]) from None
+    if not text.strip():
+        raise ConfigError(
+            path, ["file is empty, expected at least master_name and [sentinel] addresses"]
+        )
+    return _build(_parse(path, text), path, from_file=True)
+
+
+def from_mapping(data: dict, path: str = "<memory>") -> Config:
+    """Validate an already parsed table (tests, ``render``); password files are still read."""
+    return _build(data, path, from_file=False)
+
+
+def insecure_files(config: Config) -> list:
+    """One message per secret file that others may read or someone but root may change."""
+    import grp  # only doctor/check warnings need it
+
+    messages = []
+    for path in config.secret_files:
+        try:
+            info = os.stat(path)
+        except OSError as exc:
+            messages.append(f"{path}: cannot check permissions: {_os_reason(exc, path)}")
+            continue
+        mode = stat.S_IMODE(info.st_mode)
+        try:
+            group = grp.getgrgid(info.st_gid).gr_name
+        except KeyError:
+            group = str(info.st_gid)
+        reasons = []
+        if mode & 0o006:
+            reasons.append("readable or writable by others")
+        if mode & 0o020:
+            reasons.append("writable by its group")
+        if mode & 0o040 and group not in SECRET_GROUPS:
+            reasons.append(f"readable by group {group}")
+        if reasons:
+            messages.append(
+                f"{path}: mode {mode:04o} group {group}: {' and '.join(reasons)};"
+                f" fix: chmod 0640 {path} && chown root:keepalived_script {path}"
+            )
+    return messages
+
+
+# -- reading files -----------------------------------------------------------------------------
+
+
+class _Unusable(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _read_bounded(path: str, limit: int) -> bytes:
+    if not path:
+        raise _Unusable(f"no config path given, expected --config PATH or {ENV_VAR}")
+    if "\x00" in path:
+        raise _Unusable("the path contains a NUL character")
+    try:
+        # O_NONBLOCK: a FIFO put where the config should be must not hang the check.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _Unusable(_os_reason(exc, path)) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise _Unusable("is a directory, expected a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise _Unusable("is not a regular file")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise _Unusable(f"is larger than {limit} bytes")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise _Unusable(_os_reason(exc, path)) from None
+    finally:
+        os.close(fd)
+
+
+def _os_reason(exc: OSError, path: str) -> str:
+    code = exc.errno
+    if code == errno.ENOENT:
+        return "dangling symlink" if os.path.islink(path) else "not found"
+    if code in (errno.EACCES, errno.EPERM):
+        return f"permission denied (sentinel-vip runs as keepalived_script: {PERMISSION_FIX})"
+    if code == errno.ELOOP:
+        return "symlink loop (too many levels of symbolic links)"
+    if code == errno.EISDIR:
+        return "is a directory, expected a file"
+    if code == errno.ENOTDIR:
+        return "a component of the path is not a directory"
+    return (exc.strerror or type(exc).__name__).lower()
+
+
+def _decode(data: bytes) -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise _Unusable(f"not valid UTF-8 (line {line}), expected a UTF-8 text file") from None
+    return text[1:] if text.startswith("\ufeff") else text  # editors' byte order mark
+
+
+def _read_secret(path: str) -> str:
+    """The password in ``path``: one line, one trailing newline ignored. Never echoed."""
+    data = _read_bounded(path, MAX_SECRET_BYTES)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Unusable("not valid UTF-8, expected the password as UTF-8 text") from None
+    if text.endswith("\r\n"):
+        text = text[:-2]
+    elif text.endswith("\n"):
+        text = text[:-1]
+    if not text:
+        raise _Unusable("is empty, expected the password on one line")
+    if "\n" in text or "\r" in text:
+        raise _Unusable("has more than one line, expected the password on one line")
+    return text
+
+
+def _toml_module():
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib
+    import tomli  # vendored in the zipapp, a dependency of the venv install
+
+    return tomli
+
+
+def _parse(path: str, text: str) -> dict:
+    try:
+        toml = _toml_module()
+    except ImportError:
+        raise ConfigError(path, ["cannot parse TOML: install python3-tomli"]) from None
+    try:
+        return toml.loads(text)
+    except toml.TOMLDecodeError as exc:
+        problem = "invalid TOML: " + _without_source_text(str(exc))
+    except RecursionError:
+        problem = "invalid TOML: values nested too deeply"
+    except ValueError:  # int() refuses numbers of more than 4300 digits
+        problem = "invalid TOML: a number is too large"
+    raise ConfigError(path, [problem])
+
+
+def _without_source_text(message: str) -> str:
+    """Decoder messages quote an offending character, which may sit inside a password."""
+    if message.startswith(("Illegal character", "Found invalid character")):
+        head, _, rest = message.partition(" '")
+        _, _, position = rest.rpartition(" (at ")
+        return f"{head} (at {position}" if position else head
+    return message
+
+
+# -- cross-key rules and building ----------------------------------------------------------
+
+
+def _build(data, path: str, from_file: bool) -> Config:
+    values, problems = schema.validate(data)
+    redis, sentinel, node = values["redis"], values["sentinel"], values["node"]
+    allow_loopback = node["allow_loopback"] is True
+    vip = _vip(values["vip"]["address"], allow_loopback, problems)
+    redis_password, redis_file = _password(redis, "redis", problems)
+    sentinel_password, sentinel_file = _password(sentinel, "sentinel", problems)
+    redis_tls = _tls(redis["tls"], "redis.tls", problems)
+    sentinel_tls = _tls(sentinel["tls"], "sentinel.tls", problems)
+    redis_host = _redis_host(redis, vip, problems)
+    sentinel_hosts = _sentinel_addresses(sentinel["addresses"], vip, problems)
+    agreement = _agreement(sentinel["agreement"], sentinel_hosts, problems)
+    node_addresses = _node_addresses(node["addresses"], allow_loopback, vip, problems)
+    if problems:
+        if len(problems) > MAX_PROBLEMS:
+            more = len(problems) - MAX_PROBLEMS
+            problems = [*problems[:MAX_PROBLEMS], f"... and {more} more problems"]
+        raise ConfigError(path, problems)
+
+    secret_files = [path] if from_file else []
+    for used in (redis_file, sentinel_file):
+        if used and used not in secret_files:
+            secret_files.append(used)
+    check, notify, paths, log = values["check"], values["notify"], values["paths"], values["log"]
+    return Config(
+        path=path,
+        master_name=values["master_name"],
+        redis=Endpoint(
+            host=redis_host,
+            port=redis["port"],
+            unix_socket=redis["unix_socket"],
+            username=redis["username"],
+            password=redis_password,
+            tls=redis_tls,
+        ),
+        sentinels=tuple(
+            Endpoint(
+                host=host,
+                port=port,
+                username=sentinel["username"],
+                password=sentinel_password,
+                tls=sentinel_tls,
+            )
+            for host, port in sentinel_hosts
+        ),
+        agreement=agreement,
+        no_majority_grace=sentinel["no_majority_grace"],
+        node_addresses=node_addresses,
+        announce_port=node["announce_port"] or redis["port"],
+        allow_loopback=allow_loopback,
+        vip_address=str(vip) if vip else "",
+        vip_interface=values["vip"]["interface"],
+        check_deadline=check["deadline"],
+        track_file=check["track_file"],
+        notify_deadline=notify["deadline"],
+        demote=notify["demote"],
+        hooks_dir=notify["hooks_dir"],
+        hook_timeout=notify["hook_timeout"],
+        state_dir=paths["state_dir"],
+        history_file=paths["history_file"],
+        history_max_lines=paths["history_max_lines"],
+        log_syslog=log["syslog"],
+        syslog_socket=log["syslog_socket"],
+        log_facility=log["facility"],
+        secret_files=tuple(secret_files),
+    )
+
+
+def _ip(text: str):
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _split_address(text: str, default_port):
+    """'host', 'host:port', '[v6]' or '[v6]:port' (a bare IPv6 is a host) -> (host, port)."""
+    if text.startswith("["):
+        host, closed, rest = text[1:].partition("]")
+        if not closed or ":" not in host:
+            raise ValueError(text)
+        if rest and not rest.startswith(":"):
+            raise ValueError(text)
+        port_text = rest[1:] if rest else None
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    else:
+        host, port_text = text, None
+    if not host:
+        raise ValueError(text)
+    if port_text is None:
+        return host, default_port
+    if not (0 < len(port_text) <= 5 and all(c in "0123456789" for c in port_text)):
+        raise ValueError(text)
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise ValueError(text)
+    return host, port
+
+
+def _vip(text, allow_loopback: bool, problems: list):
+    if text is INVALID or not text:
+        return None
+    ip = _ip(text)
+    where = f"vip.address: found {describe(text)}, expected"
+    if ip is None:
+        problems.append(f"{where} an IP address (no hostname, no prefix length)")
+    elif ip.is_unspecified or ip.is_multicast:
+        problems.append(f"{where} a unicast address that keepalived can add to an interface")
+    elif ip.is_loopback and not allow_loopback:
+        problems.append(f"{where} a non-loopback address (other hosts cannot reach loopback)")
+    else:
+        return ip
+    return None
+
+
+def _password(section: dict, name: str, problems: list):
+    password, password_file = section["password"], section["password_file"]
+    if password is INVALID or password_file is INVALID:
+        return "", None
+    if password and password_file:
+        problems.append(
+            f"{name}.password_file: found both password and password_file, expected only"
+            f" one of them (keep password_file, remove {name}.password)"
+        )
+        return "", None
+    if not password_file:
+        return password, None
+    try:
+        return _read_secret(password_file), password_file
+    except _Unusable as exc:
+        problems.append(f"{name}.password_file: {password_file}: {exc.reason}")
+        return "", None
+
+
+def _tls(section: dict, name: str, problems: list):
+    if INVALID in section.values():
+        return None
+    cert, key = section["cert_file"], section["key_file"]
+    if bool(cert) != bool(key):
+        missing, present = ("key_file", "cert_file") if cert else ("cert_file", "key_file")
+        problems.append(
+            f"{name}.{missing}: found '' (string), expected a path because {present} is set"
+            " (a client certificate needs both)"
+        )
+    return TLSSettings(**section)
+
+
+def _host_problem(host: str, vip) -> str:
+    """Why ``host`` cannot name a Redis or Sentinel, or "" when it can."""
+    looks_numeric = all(c in "0123456789." for c in host)
+    if ":" in host or looks_numeric:
+        ip = _ip(host)
+        if ip is None:
+            return "a hostname or a valid IP address"
+        if ip.is_unspecified or ip.is_multicast:
+            return "a unicast address (0.0.0.0 and :: are listening wildcards)"
+        if vip is not None and ip == vip:
+            return "not the VIP: it points at whichever node holds it, not at one server"
+    elif not schema.is_host(host):
+        return "a hostname or IP address"
+    return ""
+
+
+def _redis_host(section: dict, vip, problems: list):
+    host, unix_socket = section["host"], section["unix_socket"]
+    if host is INVALID or unix_socket is INVALID:
+        return host
+    if not host:
+        if not unix_socket:
+            problems.append("redis.host: found '' (string), expected a host (or set unix_socket)")
+        return host
+    reason = _host_problem(host, vip)
+    if reason:
+        problems.append(f"redis.host: found {describe(host)}, expected {reason}")
+    ip = _ip(host)
+    return host if ip is None else str(ip)
+
+
+def _sentinel_addresses(addresses, vip, problems: list):
+    if addresses is INVALID:
+        return INVALID
+    parsed, seen, ok = [], {}, True
+    for index, text in enumerate(addresses):
+        where = f"sentinel.addresses[{index}]: found {describe(text)}, expected"
+        try:
+            host, port = _split_address(text, SENTINEL_PORT)
+        except ValueError:
+            problems.append(f"{where} {schema.SENTINEL_ADDRESS.expected}, port 1..65535")
+            ok = False
+            continue
+        reason = _host_problem(host, vip)
+        if reason:
+            problems.append(f"{where} {reason}")
+            ok = False
+            continue
+        ip = _ip(host)
+        host = str(ip) if ip else host.lower()
+        if (host, port) in seen:
+            problems.append(
+                f"{where} each Sentinel once (same as [{seen[host, port]}]):"
+                " a duplicate would count one Sentinel's vote twice"
+            )
+            ok = False
+        seen[host, port] = index
+        parsed.append((host, port))
+    return tuple(parsed) if ok else INVALID
+
+
+def _agreement(agreement, sentinels, problems: list):
+    if agreement is INVALID or sentinels is INVALID:
+        return INVALID
+    count = len(sentinels)
+    majority = count // 2 + 1
+    if agreement == "majority":
+        return majority
+    where = f"sentinel.agreement: found {agreement}, expected"
+    if agreement < majority:
+        problems.append(
+            f"{where} at least {majority}, the majority of the {count} sentinel.addresses:"
+            " with fewer, both sides of a network split could name a master (unsafe)"
+        )
+    elif agreement > count:
+        problems.append(
+            f"{where} at most {count}, the number of sentinel.addresses: more can never agree"
+        )
+    return agreement
+
+
+def _node_addresses(addresses, allow_loopback: bool, vip, problems: list):
+    if addresses is INVALID:
+        return ()
+    parsed = []
+    for index, text in enumerate(addresses):
+        where = f"node.addresses[{index}]: found {describe(text)}, expected"
+        try:
+            host, port = _split_address(text, None)
+        except ValueError:
+            problems.append(f"{where} {schema.NODE_ADDRESS.expected}, port 1..65535")
+            continue
+        ip = _ip(host)
+        if ip is None:
+            problems.append(f"{where} an IP address: Sentinel reports IPs, not hostnames")
+        elif ip.is_unspecified or ip.is_multicast:
+            problems.append(f"{where} this node's unicast address")
+        elif ip.is_loopback and not allow_loopback:
+            problems.append(
+                f"{where} a non-loopback address: loopback exists on every node, so every"
+                " node would see itself named (allow_loopback = true is for single-host tests)"
+            )
+        elif vip is not None and ip == vip:
+            problems.append(
+                f"{where} this node's own address, not the VIP that moves between nodes"
+            )
+        elif (str(ip), port) in parsed:
+            problems.append(f"{where} each address once")
+        else:
+            parsed.append((str(ip), port))
+    return tuple(parsed)

@@ -1,0 +1,410 @@
+"""The config schema as data, and the walk that checks a parsed TOML table against it.
+
+Pure: no I/O. Each key is a ``Leaf`` that knows its default, what it accepts and how to say
+so (``expected``). ``validate`` visits every key, collects every problem as
+``key.path: found <what>, expected <what>`` and never stops at the first one. Cross-key rules
+(password vs password_file, agreement vs the number of Sentinels, ...) live in ``config``.
+"""
+
+from __future__ import annotations
+
+import math
+
+MAX_TEXT = 4096  # PATH_MAX; also bounds passwords and names, so a 10 MB string is an error
+MAX_SHOWN = 60  # longer values are described by their length, not echoed
+HIDDEN = "<hidden>"
+
+
+class Invalid:
+    """Marks a value that failed its check, so cross-key rules skip it instead of piling on."""
+
+    def __repr__(self) -> str:
+        return "INVALID"
+
+
+INVALID = Invalid()
+
+
+def _always(_value) -> bool:
+    return True
+
+
+class Leaf:
+    """One key. ``expected`` is shown to the admin after 'expected'."""
+
+    def __init__(self, default, expected: str, *, required: bool = False, secret: bool = False):
+        self.default = default
+        self.expected = expected
+        self.required = required
+        self.secret = secret
+
+    def accepts(self, value) -> bool:
+        raise NotImplementedError
+
+    def convert(self, value):
+        return value
+
+
+class Text(Leaf):
+    def __init__(
+        self,
+        default,
+        expected: str,
+        *,
+        allow=_always,
+        empty_ok: bool = True,
+        required: bool = False,
+        secret: bool = False,
+    ):
+        super().__init__(default, expected, required=required, secret=secret)
+        self.allow = allow
+        self.empty_ok = empty_ok
+
+    def accepts(self, value) -> bool:
+        if not isinstance(value, str) or len(value) > MAX_TEXT or "\x00" in value:
+            return False
+        if value == "":
+            return self.empty_ok
+        return self.allow(value)
+
+
+class Integer(Leaf):
+    def __init__(self, default: int, low: int, high: int, expected: str = ""):
+        super().__init__(default, expected or f"an integer {low}..{high}")
+        self.low = low
+        self.high = high
+
+    def accepts(self, value) -> bool:
+        # bool is an int subclass in Python; TOML `true` for a port is a mistake.
+        return (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and self.low <= value <= self.high
+        )
+
+
+class Seconds(Leaf):
+    """A duration in seconds, int or float; ``zero_ok`` allows 0 (meaning 'off')."""
+
+    def __init__(self, default: float, high: float, *, zero_ok: bool = False):
+        low = ">= 0" if zero_ok else "> 0"
+        super().__init__(float(default), f"a number of seconds {low} and <= {high:g}")
+        self.high = high
+        self.zero_ok = zero_ok
+
+    def accepts(self, value) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        low_ok = value >= 0 if self.zero_ok else value > 0
+        return low_ok and value <= self.high
+
+    def convert(self, value) -> float:
+        return float(value)
+
+
+class Flag(Leaf):
+    def __init__(self, default: bool):
+        super().__init__(default, "true or false")
+
+    def accepts(self, value) -> bool:
+        return isinstance(value, bool)
+
+
+class Choice(Leaf):
+    def __init__(self, default: str, choices):
+        super().__init__(default, "one of: " + ", ".join(choices))
+        self.choices = frozenset(choices)
+
+    def accepts(self, value) -> bool:
+        return isinstance(value, str) and value in self.choices
+
+
+class TextList(Leaf):
+    """An array of strings; each item is checked by ``item`` and reported with its index."""
+
+    def __init__(self, default, item: Text, max_items: int, *, min_items: int = 0, **kw):
+        count = f"{min_items}..{max_items}" if min_items else f"at most {max_items}"
+        super().__init__(default, f"an array of {count} strings", **kw)
+        self.item = item
+        self.min_items = min_items
+        self.max_items = max_items
+
+    def accepts(self, value) -> bool:
+        return isinstance(value, list) and self.min_items <= len(value) <= self.max_items
+
+    def convert(self, value) -> tuple:
+        return tuple(value)
+
+
+class Agreement(Leaf):
+    """Either "majority" or an integer; its bounds depend on sentinel.addresses (see config)."""
+
+    def __init__(self):
+        super().__init__("majority", '"majority" or a number of Sentinels')
+
+    def accepts(self, value) -> bool:
+        if value == "majority":
+            return True
+        return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1000
+
+
+# -- predicates for Text ---------------------------------------------------------------------
+
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._:%")
+
+
+def is_absolute_path(value: str) -> bool:
+    return value.startswith("/") and value.isprintable()
+
+
+def is_name(value: str) -> bool:
+    """A token safe in logs and commands: printable, no spaces."""
+    return len(value) <= 255 and value.isprintable() and not any(c.isspace() for c in value)
+
+
+def is_host(value: str) -> bool:
+    """Hostname or IP literal chars; whether a ':' string is IPv6 is checked in config."""
+    return len(value) <= 253 and set(value) <= _HOST_CHARS and value[0] not in "-."
+
+
+def is_interface(value: str) -> bool:
+    return len(value) <= 15 and is_name(value) and "/" not in value
+
+
+# -- the schema --------------------------------------------------------------------------------
+
+FACILITIES = (
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+    "authpriv", "ftp", "local0", "local1", "local2", "local3", "local4", "local5", "local6",
+    "local7",
+)  # fmt: skip
+
+_PATH_OR_EMPTY = 'an absolute path, or ""'
+
+
+def _tls_table() -> dict:
+    return {
+        "enabled": Flag(False),
+        "ca_file": Text("", _PATH_OR_EMPTY + " for the system CAs", allow=is_absolute_path),
+        "cert_file": Text("", _PATH_OR_EMPTY, allow=is_absolute_path),
+        "key_file": Text("", _PATH_OR_EMPTY, allow=is_absolute_path),
+        "server_name": Text("", 'a hostname, or "" to skip the hostname check', allow=is_host),
+        "verify": Flag(True),
+    }
+
+
+def _auth_keys() -> dict:
+    return {
+        "username": Text("", 'an ACL user name without spaces, or ""', allow=is_name),
+        "password": Text("", f"a string of at most {MAX_TEXT} characters", secret=True),
+        "password_file": Text("", _PATH_OR_EMPTY, allow=is_absolute_path),
+    }
+
+
+SENTINEL_ADDRESS = Text(
+    None,
+    '"host:port", "[IPv6]:port" or "host" (port 26379)',
+    allow=lambda v: len(v) <= 300,
+    empty_ok=False,
+)
+NODE_ADDRESS = Text(
+    None, '"ip", "ip:port" or "[IPv6]:port"', allow=lambda v: len(v) <= 100, empty_ok=False
+)
+
+SCHEMA: dict = {
+    "master_name": Text(
+        None,
+        'the name from "sentinel monitor <name> ..." (no spaces)',
+        allow=is_name,
+        empty_ok=False,
+        required=True,
+    ),
+    "redis": {
+        "host": Text(
+            "127.0.0.1", "a hostname or IP address (IPv6 without brackets)", allow=is_host
+        ),
+        "port": Integer(6379, 1, 65535),
+        "unix_socket": Text("", _PATH_OR_EMPTY + " to use host/port", allow=is_absolute_path),
+        **_auth_keys(),
+        "tls": _tls_table(),
+    },
+    "sentinel": {
+        "addresses": TextList(None, SENTINEL_ADDRESS, 32, min_items=1, required=True),
+        **_auth_keys(),
+        "agreement": Agreement(),
+        "no_majority_grace": Seconds(0, 600, zero_ok=True),
+        "tls": _tls_table(),
+    },
+    "node": {
+        "addresses": TextList((), NODE_ADDRESS, 64),
+        "announce_port": Integer(0, 0, 65535, "an integer 1..65535, or 0 for redis.port"),
+        "allow_loopback": Flag(False),
+    },
+    "vip": {
+        "address": Text("", 'an IP address without prefix length, or ""', allow=is_host),
+        "interface": Text(
+            "", 'an interface name (at most 15 characters), or ""', allow=is_interface
+        ),
+    },
+    "check": {
+        "deadline": Seconds(0.8, 60),
+        "track_file": Text("/run/sentinel-vip/track", _PATH_OR_EMPTY, allow=is_absolute_path),
+    },
+    "notify": {
+        "deadline": Seconds(5, 300),
+        "demote": Flag(True),
+        "hooks_dir": Text("/etc/sentinel-vip/notify.d", _PATH_OR_EMPTY, allow=is_absolute_path),
+        "hook_timeout": Seconds(10, 3600),
+    },
+    "paths": {
+        "state_dir": Text(
+            "/run/sentinel-vip", "an absolute path", allow=is_absolute_path, empty_ok=False
+        ),
+        "history_file": Text(
+            "/var/lib/sentinel-vip/history.jsonl",
+            "an absolute path",
+            allow=is_absolute_path,
+            empty_ok=False,
+        ),
+        "history_max_lines": Integer(1000, 10, 1_000_000),
+    },
+    "log": {
+        "syslog": Flag(True),
+        "syslog_socket": Text(
+            "/dev/log", "an absolute path", allow=is_absolute_path, empty_ok=False
+        ),
+        "facility": Choice("daemon", FACILITIES),
+    },
+}
+
+
+# -- describing what was found ---------------------------------------------------------------
+
+
+def describe(value, secret: bool = False) -> str:
+    """What the admin wrote, short and safe to print: never a secret, never megabytes."""
+    if secret:
+        return HIDDEN
+    if isinstance(value, bool):
+        return f"{'true' if value else 'false'} (boolean)"
+    if isinstance(value, int):
+        if -(10**15) < value < 10**15:
+            return f"{value} (integer)"
+        return "a huge integer"
+    if isinstance(value, float):
+        return f"{value!r} (float)"
+    if isinstance(value, str):
+        if len(value) > MAX_SHOWN:
+            return f"a string of {len(value)} characters"
+        return f"{value!r} (string)"
+    if isinstance(value, list):
+        return f"an array of {len(value)} items"
+    if isinstance(value, dict):
+        return "a table"
+    return f"a {type(value).__name__}"  # TOML dates and times, or odd objects from from_mapping
+
+
+def key_text(key) -> str:
+    """A key as it can be shown: plain TOML keys as they are, anything else quoted and cut."""
+    if isinstance(key, str) and key and len(key) <= MAX_SHOWN:
+        if all(c.isalnum() or c in "_-" for c in key):
+            return key
+    text = repr(key)
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
+
+
+def _join(prefix: str, key) -> str:
+    return f"{prefix}.{key_text(key)}" if prefix else key_text(key)
+
+
+# -- the walk ----------------------------------------------------------------------------------
+
+
+def defaults(schema: dict = SCHEMA) -> dict:
+    return {
+        key: defaults(spec) if isinstance(spec, dict) else spec.default
+        for key, spec in schema.items()
+    }
+
+
+def validate(data, schema: dict = SCHEMA) -> tuple[dict, list]:
+    """Check ``data`` against ``schema``: (values with defaults filled in, problems).
+
+    A value that fails is INVALID in the result. Only schema tables are entered, so the depth
+    of the walk is the schema's, whatever the input nests.
+    """
+    problems: list = []
+    if not isinstance(data, dict):
+        problems.append(f"found {describe(data)} at the top level, expected a table of keys")
+        return _all_invalid(schema), problems
+    return _walk(data, schema, "", problems), problems
+
+
+def _all_invalid(schema: dict) -> dict:
+    return {k: _all_invalid(s) if isinstance(s, dict) else INVALID for k, s in schema.items()}
+
+
+def _walk(data: dict, schema: dict, prefix: str, problems: list) -> dict:
+    for key in data:
+        if key not in schema:
+            problems.append(f"{_join(prefix, key)}: unknown key{_suggestion(key, schema)}")
+    values = {}
+    for key, spec in schema.items():
+        path = _join(prefix, key)
+        if isinstance(spec, dict):
+            sub = data.get(key, {})
+            if isinstance(sub, dict):
+                values[key] = _walk(sub, spec, path, problems)
+            else:
+                problems.append(f"{path}: found {describe(sub)}, expected a table [{path}]")
+                values[key] = _all_invalid(spec)
+        elif key not in data:
+            if spec.required:
+                problems.append(f"{path}: missing, expected {spec.expected}")
+                values[key] = INVALID
+            else:
+                values[key] = spec.default
+        else:
+            values[key] = _leaf(data[key], spec, path, problems)
+    return values
+
+
+def _leaf(value, spec: Leaf, path: str, problems: list):
+    if not spec.accepts(value):
+        problems.append(f"{path}: found {describe(value, spec.secret)}, expected {spec.expected}")
+        return INVALID
+    if isinstance(spec, TextList):
+        ok = True
+        for index, item in enumerate(value):
+            if not spec.item.accepts(item):
+                problems.append(
+                    f"{path}[{index}]: found {describe(item)}, expected {spec.item.expected}"
+                )
+                ok = False
+        if not ok:
+            return INVALID
+    return spec.convert(value)
+
+
+def _suggestion(key, schema: dict) -> str:
+    if not isinstance(key, str) or len(key) > MAX_SHOWN:
+        return ""
+    import difflib  # only paid for when there is a typo
+
+    close = difflib.get_close_matches(key, list(schema), n=1)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    elsewhere = [p for p in _leaf_paths(SCHEMA, "") if p.rsplit(".", 1)[-1] == key]
+    if elsewhere:
+        return " (it belongs in " + " or ".join(f"'{p}'" for p in elsewhere) + ")"
+    return " (known keys here: " + ", ".join(schema) + ")"
+
+
+def _leaf_paths(schema: dict, prefix: str) -> list:
+    paths = []
+    for key, spec in schema.items():
+        path = _join(prefix, key)
+        paths.extend(_leaf_paths(spec, path) if isinstance(spec, dict) else [path])
+    return paths

@@ -1,0 +1,1 @@
+"""End-to-end cluster tooling: network namespaces, real redis/sentinel/keepalived (root)."""

@@ -1,0 +1,193 @@
+"""Continuous sampling of a running Cluster: one agent process per namespace.
+
+    with cluster.sampler() as s:            # starts agents on the 3 nodes + the client
+        s.wait_for_writes(5, timeout=30)    # acknowledged writes through the VIP
+        t = cluster.kill_redis("n1")
+        s.wait_until(lambda st: st.vip_holders() == [new], 90, "VIP on the new master")
+    tl = s.timeline(fault_at=t, old="n1")   # timeline.Timeline; tl.figures(), tl.summary()
+    lost = s.lost_writes()                  # acked keys missing on Sentinel's final master
+
+Records are plain dicts (see timeline.py) kept in memory and in ``<cluster dir>/samples.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Callable, Optional
+
+from . import netns, timeline
+
+KEY_PREFIX = "e2e:w:"
+
+
+class State:
+    """Latest sample per node, as seen by the sampler."""
+
+    def __init__(self, latest: dict[str, dict], acks: int, last_write: Optional[dict]):
+        self.latest = latest
+        self.acks = acks
+        self.last_write = last_write
+
+    def vip_holders(self) -> list[str]:
+        return sorted(n for n, r in self.latest.items() if r.get("vip"))
+
+    def masters(self) -> list[str]:
+        """Nodes whose Redis answers role master."""
+        return sorted(n for n, r in self.latest.items() if r.get("role") == "master")
+
+    def sentinel_views(self) -> dict[str, Optional[str]]:
+        return {n: r.get("sm") for n, r in self.latest.items()}
+
+
+class Sampler:
+    def __init__(self, cluster, interval: float = 0.05, write_pause: float = 0.01) -> None:
+        self.cluster = cluster
+        self.interval = interval
+        self.write_pause = write_pause
+        self.records: list[dict] = []
+        self._lock = threading.Lock()
+        self._procs: list = []
+        self._threads: list = []
+        self._latest: dict[str, dict] = {}
+        self._acks = 0
+        self._last_write: Optional[dict] = None
+        self._out = None
+
+    def __enter__(self) -> Sampler:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        c = self.cluster
+        self._out = open(os.path.join(c.dir, "samples.jsonl"), "a", encoding="utf-8")
+        for node in c.nodes.values():
+            spec = os.path.join(node.dir, "agent.json")
+            with open(spec, encoding="utf-8") as fh:
+                data = json.load(fh)
+            data["interval"] = self.interval
+            with open(spec, "w", encoding="utf-8") as fh:
+                json.dump(data, fh)
+            self._spawn(node.ns, ["node", spec])
+        client_spec = os.path.join(c.dir, "client.json")
+        fd = os.open(client_spec, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(
+                {
+                    "vip": c.vip,
+                    "redis_port": 6379,
+                    "redis_password": c.redis_password,
+                    "key_prefix": KEY_PREFIX,
+                    "pause": self.write_pause,
+                    "timeout": 0.5,
+                },
+                fh,
+            )
+        self._spawn(c.client_ns, ["client", client_spec])
+
+    def _spawn(self, ns: str, args: list) -> None:
+        proc = subprocess.Popen(
+            netns.exec_argv(ns, [sys.executable, "-u", os.path.join(_HERE, "agent.py"), *args]),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self._procs.append(proc)
+        thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _read(self, proc) -> None:
+        for raw in proc.stdout:
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue
+            with self._lock:
+                self.records.append(record)
+                if "vip" in record:
+                    self._latest[record["n"]] = record
+                elif "seq" in record:
+                    self._last_write = record
+                    if record["ok"]:
+                        self._acks += 1
+                if self._out is not None:
+                    self._out.write(raw.decode(errors="replace"))
+
+    def stop(self) -> None:
+        for proc in self._procs:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for proc in self._procs:
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        for thread in self._threads:
+            thread.join(5)
+        self._procs, self._threads = [], []
+        with self._lock:
+            if self._out is not None:
+                self._out.close()
+                self._out = None
+
+    # ------------------------------------------------------------------ live state
+
+    def state(self) -> State:
+        with self._lock:
+            return State(dict(self._latest), self._acks, self._last_write)
+
+    def snapshot(self) -> list[dict]:
+        with self._lock:
+            return list(self.records)
+
+    def wait_until(self, predicate: Callable[[State], object], timeout: float, what: str):
+        end = time.monotonic() + timeout
+        while True:
+            value = predicate(self.state())
+            if value:
+                return value
+            if time.monotonic() >= end:
+                from .cluster import ClusterError
+
+                raise ClusterError(f"timed out after {timeout:g}s waiting for: {what}")
+            time.sleep(0.02)
+
+    def wait_for_writes(self, count: int, timeout: float) -> None:
+        """Wait until ``count`` more writes through the VIP have been acknowledged."""
+        target = self.state().acks + count
+        self.wait_until(lambda st: st.acks >= target, timeout, f"{count} acknowledged writes")
+
+    # ------------------------------------------------------------------ analysis
+
+    def addrs(self) -> dict[str, str]:
+        return {n: node.redis_addr for n, node in self.cluster.nodes.items()}
+
+    def timeline(self, fault_at: float, old: str) -> timeline.Timeline:
+        return timeline.analyse(self.snapshot(), fault_at, old, self.addrs())
+
+    def lost_writes(self, on: Optional[str] = None) -> list[int]:
+        """Acknowledged writes missing on ``on`` (default: the Sentinel majority's master)."""
+        on = on or self.cluster.master_by_majority()
+        keys = self.cluster.keys_on(on, KEY_PREFIX + "*") if on else None
+        if keys is None:
+            from .cluster import ClusterError
+
+            raise ClusterError(f"cannot read keys from the final master ({on})")
+        return timeline.lost_writes(self.snapshot(), keys, KEY_PREFIX)
+
+
+_HERE = os.path.dirname(os.path.abspath(__file__))

@@ -28,6 +28,9 @@ nfpm-stage: pyz
 	@# nfpm.yaml reads build/stage (relative to this directory).
 	rm -rf $(SV_STAGE)
 	$(SV_PYTHON) packaging/layout.py install $(SV_STAGE)
+	mkdir -p build/scripts
+	for s in preinst postinst postrm; do \
+	    sed '/^#DEBHELPER#$$/d' packaging/scripts/$$s > build/scripts/$$s; done
 
 deb rpm: nfpm-stage | $(NFPM)
 	mkdir -p dist
@@ -40,8 +43,8 @@ packages: deb rpm
 native-deb:
 	mkdir -p dist/native
 	dpkg-buildpackage -us -uc -b
-	mv ../sentinel-vip_$(SV_VERSION)_all.deb dist/native/
-	rm -f ../sentinel-vip_$(SV_VERSION)_*.buildinfo ../sentinel-vip_$(SV_VERSION)_*.changes
+	v=$$(dpkg-parsechangelog -SVersion) && mv ../sentinel-vip_$${v}_all.deb dist/native/ && \
+	    rm -f ../sentinel-vip_$${v}_*.buildinfo ../sentinel-vip_$${v}_*.changes
 
 native-rpm:
 	mkdir -p dist/native

@@ -1,0 +1,113 @@
+# sentinel-vip: build and test entry points (GNU make). This file decides every build output;
+# scripts and packaging call its targets instead of repeating paths.
+#
+# Extension points for included .mk files (see the end of this file):
+#   TEST_TARGETS += name   -- run by `make test`, in order, after the ones below
+#   CLEAN_PATHS  += path   -- removed by `make clean`
+#   $(call run_pytest,NAME,ARGS) -- pytest with a JUnit report for scripts/test's summary;
+#                                   "no tests collected" fails instead of passing silently
+# `make print-VAR` prints a variable (e.g. make -s print-VERSION).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := pyz
+.DELETE_ON_ERROR:
+
+VERSION := $(shell sed -n 's/^version *= *"\([^"]*\)".*/\1/p' pyproject.toml | head -n1)
+# Debian's interpreter, not whatever pyenv puts first on PATH: the pyz runs under it.
+SYSTEM_PYTHON := $(or $(wildcard /usr/bin/python3),python3)
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+PYZ := dist/sentinel-vip.pyz
+VENDOR_FILE := packaging/vendor.txt
+VENDOR_CACHE := .cache/vendor
+PYTHON_FLOOR := 3.9
+# redis-py imports asyncio.timeout only under a `sys.version_info >= (3, 11)` guard and falls
+# back to the vendored async_timeout; vermin cannot see the guard.
+VERMIN_VENDOR_EXCLUDES := asyncio.timeout
+# Our own code marks a version-guarded import with `# novm` on that line instead; list a name
+# here only when a comment cannot do.
+VERMIN_SRC_EXCLUDES :=
+LINT_PATHS := src tests packaging
+FLOOR_DIR := build/floor
+TEST_RESULTS := build/test-results
+UNIT_MARKERS := not integration and not e2e and not packaging
+TEST_TARGETS := lint floor unit integration
+CLEAN_PATHS := dist build .pytest_cache .ruff_cache
+
+# The venv gets the same redis/tomli versions the pyz vendors.
+VENDOR_PINS := $(shell sed -n 's/^\([A-Za-z0-9._-]*==[^ ]*\) .*/\1/p' $(VENDOR_FILE))
+VENV_REQUIREMENTS := $(VENDOR_PINS) pytest fakeredis hypothesis ruff vermin
+VENV_STAMP := $(VENV)/.installed-$(firstword $(shell echo '$(VENV_REQUIREMENTS)' | md5sum))
+# Targets need our venv only when PYTHON is ours: `make test PYTHON=/other/python` skips it.
+PYTHON_DEP := $(if $(filter $(VENV)/bin/python,$(PYTHON)),$(VENV_STAMP))
+VERMIN := $(dir $(PYTHON))vermin
+
+ifndef SOURCE_DATE_EPOCH
+SOURCE_DATE_EPOCH := $(shell git log -1 --format=%ct 2>/dev/null || echo 315532800)
+endif
+export SOURCE_DATE_EPOCH
+# Tests use the pyz this make run built instead of building their own.
+export SENTINEL_VIP_PYZ := $(abspath $(PYZ))
+
+.PHONY: help venv pyz lint floor unit integration test clean distclean FORCE
+
+help:
+	@echo "targets: venv pyz lint floor unit integration test clean distclean print-VAR"
+	@echo "test runs: $(TEST_TARGETS)"
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): $(VENDOR_FILE)
+	test -x $(VENV)/bin/python || $(SYSTEM_PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check $(VENV_REQUIREMENTS)
+	rm -f $(VENV)/.installed-* && touch $@
+
+pyz: $(PYZ)
+
+# Always run the builder: it leaves the file untouched when the bytes would not change.
+$(PYZ): FORCE $(PYTHON_DEP)
+	$(PYTHON) packaging/build_pyz.py --output $@ --vendor-file $(VENDOR_FILE) --cache $(VENDOR_CACHE)
+
+lint: $(PYTHON_DEP)
+	$(PYTHON) -m ruff check $(LINT_PATHS)
+	$(PYTHON) -m ruff format --check $(LINT_PATHS)
+
+floor: $(PYZ) $(PYTHON_DEP)
+	rm -rf $(FLOOR_DIR) && $(PYTHON) -m zipfile -e $(PYZ) $(FLOOR_DIR)
+	$(VERMIN) -t=$(PYTHON_FLOOR)- --no-tips --violations $(addprefix --exclude ,$(VERMIN_SRC_EXCLUDES)) src
+	$(VERMIN) -t=$(PYTHON_FLOOR)- --no-tips --violations \
+	  $(addprefix --exclude ,$(VERMIN_VENDOR_EXCLUDES)) \
+	  $$(find $(FLOOR_DIR) -mindepth 1 -maxdepth 1 ! -name sentinel_vip ! -name _vendor_licenses)
+
+define run_pytest
+	mkdir -p $(TEST_RESULTS)
+	rc=0; $(PYTHON) -m pytest --junitxml=$(TEST_RESULTS)/$(1).xml $(2) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: make $(1): pytest collected no tests (exit 5), which fails the run" >&2; fi; \
+	exit $$rc
+endef
+
+unit: $(PYZ) $(PYTHON_DEP)
+	$(call run_pytest,unit,-m "$(UNIT_MARKERS)" tests)
+
+integration: $(PYZ) $(PYTHON_DEP)
+	$(call run_pytest,integration,-m integration tests)
+
+clean:
+	rm -rf $(CLEAN_PATHS)
+	find src tests packaging -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) .cache
+
+print-%:
+	@echo '$($*)'
+
+FORCE:
+
+# Hooks for other parts of the project; they may not exist yet.
+-include packaging/packaging.mk
+-include tests/e2e/e2e.mk
+
+# Declared after the includes so their TEST_TARGETS += ... are part of it.
+test: $(TEST_TARGETS)

@@ -8,14 +8,16 @@ cluster writes the files into the node's directory and starts keepalived on them
   interval 30, weight 50, fall 2, rise 2, every node BACKUP priority 100). The only change:
   the password is read from a file into REDISCLI_AUTH instead of the how-to's ``-a $1`` on
   argv, which leaves the check's behaviour identical.
-- ``SentinelVipProfile``: the installed sentinel-vip (``check`` as vrrp_script, track_file,
-  generic ``notify``), with a per-node TOML written from the cluster's facts.
+- ``SentinelVipProfile``: the shipped keepalived snippet (etc/keepalived/conf.d) with the
+  installed sentinel-vip, adapted per node, and a per-node TOML from the cluster's facts.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import pwd
+import re
 import subprocess
 from dataclasses import dataclass, field
 from typing import Optional
@@ -138,26 +140,43 @@ vrrp_script redis_failover_track {{
         ]
 
 
+REPO_SNIPPET = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)),
+    "..",
+    "..",
+    "etc/keepalived/conf.d/sentinel-vip.conf",
+)
+INSTALLED_SNIPPET = "/etc/keepalived/conf.d/sentinel-vip.conf"
+
+
+class SnippetMismatch(RuntimeError):
+    """The shipped snippet no longer has a line the profile must adapt per node."""
+
+
 @dataclass
 class SentinelVipProfile:
-    """The installed sentinel-vip; commands may use ``{config}`` for the node's TOML path."""
+    """The shipped keepalived snippet, run with the same commands as the installed package.
 
-    check_command: str = "/usr/sbin/sentinel-vip --config {config} check"
-    notify_command: str = "/usr/sbin/sentinel-vip --config {config} notify"
-    interval: float = 1
-    timeout: float = 1
-    fall: int = 1
-    rise: int = 1
-    script_weight: int = 0
-    # weight 0 reverse: "1" = ok, "0" or a missing file = fail (fail closed).
-    track_file_weight: str = "0 reverse"
-    priority: int = 100
+    The snippet is used as shipped except for what an admin edits (interface, router id,
+    priority, auth_pass, VIP — its "EDIT" lines) and what three nodes on one host cannot
+    share: the program gets ``--config <node>/sentinel-vip.toml`` and the track file lives in
+    the node directory. Every substitution must match, so a changed snippet fails loudly.
+    """
+
+    binary: str = "/usr/sbin/sentinel-vip"
+    snippet: str = ""  # "" = the repo's etc/keepalived/conf.d, else the installed one
+    priorities: tuple = (100, 90, 80)  # n1, n2, n3 (the snippet says: different per node)
     script_user: str = SCRIPT_USER
     extra_toml: Optional[dict] = None  # section -> {key: value}, merged over the defaults
     name: str = "sentinel_vip"
 
     def prepare(self) -> None:
         ensure_script_user(self.script_user)
+
+    def snippet_path(self) -> str:
+        if self.snippet:
+            return self.snippet
+        return REPO_SNIPPET if os.path.isfile(REPO_SNIPPET) else INSTALLED_SNIPPET
 
     def paths(self, ctx: NodeContext) -> dict:
         d = ctx.node_dir
@@ -197,37 +216,41 @@ class SentinelVipProfile:
             lines.extend(f"{k} = {_toml_value(v)}" for k, v in values.items())
         return "\n".join(lines) + "\n"
 
-    def render(self, ctx: NodeContext) -> list:
+    def keepalived_conf(self, ctx: NodeContext) -> str:
+        with open(self.snippet_path(), encoding="utf-8") as fh:
+            text = fh.read()
         p = self.paths(ctx)
-        check = self.check_command.format(config=p["config"])
-        notify = self.notify_command.format(config=p["config"])
-        tracks = (
-            "  track_script {\n    sentinel_vip_check\n  }\n"
-            "  track_file {\n    sentinel_vip_track\n  }\n"
+        priority = self.priorities[int(ctx.name.lstrip("n")) - 1]
+        subs = [
+            (r'"/usr/sbin/sentinel-vip ', f'"{self.binary} --config {p["config"]} '),
+            (r'file "/run/sentinel-vip/track"', f'file "{p["track_file"]}"'),
+            (r"(?m)^(\s*interface )\S+", rf"\g<1>{ctx.interface}"),
+            (r"(?m)^(\s*virtual_router_id )\d+", rf"\g<1>{ctx.vrid}"),
+            (r"(?m)^(\s*priority )\d+", rf"\g<1>{priority}"),
+            (r"(?m)^(\s*auth_pass )\S+", rf"\g<1>{ctx.vrrp_pass}"),
+            (
+                r"(?m)^(\s*)\d+\.\d+\.\d+\.\d+/\d+",
+                rf"\g<1>{ctx.vip}/{ctx.prefix_len} dev {ctx.interface}",
+            ),
+        ]
+        for pattern, replacement in subs:
+            text, count = re.subn(
+                re.escape(pattern) if pattern.startswith('"') else pattern, replacement, text
+            )
+            if not count:
+                raise SnippetMismatch(f"{self.snippet_path()}: no match for {pattern!r}")
+        head = (
+            "global_defs {\n"
+            f"  router_id {ctx.name}\n"
+            "  enable_script_security\n"
+            f"  script_user {self.script_user}\n"
+            "}\n\n"
         )
-        conf = f"""global_defs {{
-  router_id {ctx.name}
-  enable_script_security
-  script_user {self.script_user}
-}}
+        return head + text
 
-vrrp_script sentinel_vip_check {{
-  script "{check}"
-  interval {self.interval}
-  timeout {self.timeout}
-  weight {self.script_weight}
-  fall {self.fall}
-  rise {self.rise}
-}}
-
-track_file sentinel_vip_track {{
-  file "{p["track_file"]}"
-  weight {self.track_file_weight}
-}}
-
-{_instance(ctx, self.priority, "BACKUP", tracks, f'  notify "{notify}"' + chr(10))}"""
+    def render(self, ctx: NodeContext) -> list:
         return [
-            RenderedFile("keepalived.conf", conf, 0o600),
+            RenderedFile("keepalived.conf", self.keepalived_conf(ctx), 0o600),
             RenderedFile("sentinel-vip.toml", self.toml(ctx), 0o640, group=self.script_user),
         ]
 

@@ -1,0 +1,77 @@
+"""Fixtures for the e2e cluster: root check, a cluster factory that always tears down.
+
+Every test here is marked ``e2e`` by tests/conftest.py. Without root they skip with the
+reason; ``make e2e`` refuses to run without root, so a skip never passes for a run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from e2e.cluster import Cluster, cleanup_stale
+
+RESULTS_DIR = Path(__file__).resolve().parents[2] / "build" / "e2e"
+
+
+@pytest.fixture(scope="session")
+def root():
+    if os.geteuid() != 0:
+        pytest.skip("e2e tests need root (network namespaces, keepalived): run `sudo make e2e`")
+    return True
+
+
+@pytest.fixture(scope="session")
+def clean_host(root):
+    """Remove leftovers of a crashed earlier run before the first cluster starts."""
+    removed = cleanup_stale()
+    if removed:
+        print(f"e2e: removed stale clusters {removed}")
+    return True
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture
+def make_cluster(clean_host, request):
+    """make_cluster(profile, **kwargs) -> a started Cluster, stopped after the test
+    (its logs are kept under /run/svip-e2e/<prefix>-failed-* when the test failed)."""
+    made = []
+
+    def factory(profile, **kwargs) -> Cluster:
+        cluster = Cluster(profile, **kwargs)
+        made.append(cluster)
+        cluster.start()
+        return cluster
+
+    yield factory
+    failed = getattr(request.node, "rep_call", None) is None or request.node.rep_call.failed
+    for cluster in made:
+        cluster.keep_dir = cluster.keep_dir or failed
+        cluster.stop()
+
+
+@pytest.fixture
+def report_timeline(request):
+    """report_timeline(name, figures): print the figures and keep them in build/e2e/."""
+
+    def write(name: str, figures: dict) -> None:
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        path = RESULTS_DIR / f"{request.node.name}.json"
+        path.write_text(json.dumps({"scenario": name, **figures}, indent=2) + "\n")
+        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+        line = f"\n[e2e timeline] {name}: {json.dumps(figures)}\n"
+        if reporter is not None:
+            reporter.write(line)
+        else:
+            print(line)
+
+    return write

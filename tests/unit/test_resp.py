@@ -466,3 +466,79 @@ def test_tls_missing_client_cert_file_is_kind_tls(tls_server, tmp_path):
     tls = TLSSettings(enabled=True, verify=False, cert_file=str(tmp_path / "no.crt"))
     facts = probe_redis(tls_server.endpoint(tls=tls), Deadline(5))
     assert facts.error_kind == "tls"
+
+
+# -- Sentinel queries over the same fake server (sentinel.py's wire behaviour) ---------------
+
+ADDR_REPLY = b"*2\r\n$8\r\n10.0.0.1\r\n$4\r\n6379\r\n"
+
+
+def test_sentinel_retries_with_the_valkey_subcommand(serve):
+    from sentinel_vip.sentinel import ask_sentinels
+
+    server = serve(b"-ERR Unknown sentinel subcommand 'get-master-addr-by-name'\r\n", ADDR_REPLY)
+    (answer,) = ask_sentinels([server.endpoint()], "mymaster", Deadline(2))
+    assert answer.answered and answer.master == ("10.0.0.1", 6379)
+    assert b"get-primary-addr-by-name" in server.received[1]
+
+
+def test_sentinel_other_errors_are_not_retried(serve):
+    from sentinel_vip.sentinel import ask_sentinels
+
+    server = serve(b"-NOAUTH Authentication required.\r\n", ADDR_REPLY)
+    (answer,) = ask_sentinels([server.endpoint()], "mymaster", Deadline(2))
+    assert not answer.answered and answer.error_kind == "auth"
+    assert len(server.received) == 1
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"*2\r\n$8\r\n10.0.0.1\r\n$3\r\nabc\r\n",
+        b"*2\r\n$8\r\n10.0.0.1\r\n$5\r\n70000\r\n",
+        b"*1\r\n$8\r\n10.0.0.1\r\n",
+        b"+OK\r\n",
+    ],
+)
+def test_sentinel_malformed_address_is_not_an_answer(serve, reply):
+    from sentinel_vip.sentinel import ask_sentinels
+
+    (answer,) = ask_sentinels([serve(reply).endpoint()], "mymaster", Deadline(2))
+    assert not answer.answered and answer.master is None and answer.error_kind == "protocol"
+
+
+def test_sentinel_nil_is_an_unknown_master_name(serve):
+    from sentinel_vip.sentinel import UNKNOWN_MASTER, ask_sentinels
+
+    (answer,) = ask_sentinels([serve(b"*-1\r\n").endpoint()], "mymaster", Deadline(2))
+    assert answer.answered and answer.master is None and answer.error == UNKNOWN_MASTER
+
+
+def test_sentinel_hung_one_is_timed_out_and_early_exit_skips_it(serve):
+    from sentinel_vip.sentinel import NOT_WAITED, ask_sentinels
+
+    endpoints = [serve(ADDR_REPLY).endpoint(), serve(FakeServer.HOLD).endpoint()]
+    endpoints.append(serve(ADDR_REPLY).endpoint())
+    start = time.monotonic()
+    answers = ask_sentinels(endpoints, "m", Deadline(0.3))
+    assert time.monotonic() - start < 0.3 + 0.5
+    assert [a.answered for a in answers] == [True, False, True]
+    assert answers[1].error_kind == "unreachable" and "timed out" in answers[1].error
+
+    answers = ask_sentinels(
+        endpoints, "m", Deadline(30), enough=lambda so_far: sum(a.answered for a in so_far) >= 2
+    )
+    assert answers[1].error == NOT_WAITED and not answers[1].answered
+
+
+def test_master_state_falls_back_to_primary_and_parses_pairs(serve):
+    from sentinel_vip.sentinel import flags_of, master_state
+
+    fields = (
+        b"*6\r\n$5\r\nflags\r\n$13\r\nmaster,s_down\r\n$6\r\nquorum\r\n:2\r\n$1\r\nx\r\n$1\r\ny\r\n"
+    )
+    server = serve(b"-ERR Unknown sentinel subcommand 'master'\r\n", fields)
+    (state,) = master_state([server.endpoint()], "m", Deadline(2))
+    assert state == {"flags": "master,s_down", "quorum": "2", "x": "y"}
+    assert flags_of(state) == {"master", "s_down"}
+    assert b"primary" in server.received[1]

@@ -37,7 +37,8 @@ CLEAN_PATHS := dist build .pytest_cache .ruff_cache
 
 # The venv gets the same redis/tomli versions the pyz vendors.
 VENDOR_PINS := $(shell sed -n 's/^\([A-Za-z0-9._-]*==[^ ]*\) .*/\1/p' $(VENDOR_FILE))
-VENV_REQUIREMENTS := $(VENDOR_PINS) pytest fakeredis hypothesis ruff vermin
+# ruff and vermin pinned: their verdicts (lint, floor) must not change under us.
+VENV_REQUIREMENTS := $(VENDOR_PINS) pytest fakeredis hypothesis ruff==0.17.6 vermin==1.9.2
 VENV_STAMP := $(VENV)/.installed-$(firstword $(shell echo '$(VENV_REQUIREMENTS)' | md5sum))
 # Targets need our venv only when PYTHON is ours: `make test PYTHON=/other/python` skips it.
 PYTHON_DEP := $(if $(filter $(VENV)/bin/python,$(PYTHON)),$(VENV_STAMP))

@@ -140,8 +140,9 @@ def fetch_wheels(pins: list[Pin], vendor_file: Path, cache: Path, python: str) -
         ]  # fmt: skip
         if subprocess.run(command, check=False).returncode != 0:
             raise BuildError(
-                f"pip download of the pins in {vendor_file} failed (see above); "
-                "check the network and the hashes"
+                f"pip download of the pins in {vendor_file} failed (see above): does {python} "
+                "have pip (`make venv`, or --python .venv/bin/python), is PyPI reachable, "
+                "do the hashes match?"
             )
     wheels = {}
     for pin in pins:

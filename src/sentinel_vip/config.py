@@ -199,7 +199,7 @@ def _read_secret(path: str) -> str:
 
 def _toml_module():
     if sys.version_info >= (3, 11):
-        import tomllib
+        import tomllib  # novm
 
         return tomllib
     import tomli  # vendored in the zipapp, a dependency of the venv install
@@ -394,7 +394,7 @@ def _host_problem(host: str, vip) -> str:
             return "a unicast address (0.0.0.0 and :: are listening wildcards)"
         if vip is not None and ip == vip:
             return "not the VIP: it points at whichever node holds it, not at one server"
-    elif not schema.is_host(host):
+    elif "%" in host or not schema.is_host(host):  # '%' only belongs in an IPv6 zone
         return "a hostname or IP address"
     return ""
 

@@ -1,0 +1,107 @@
+"""The packaging sources agree with each other: layout, spec, changelog, scripts."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+from conftest import REPO, need_tool, run
+
+SCRIPTS = ("preinst", "postinst", "postrm")
+
+
+def test_every_layout_source_exists(entries):
+    # dist/ holds build outputs; everything else is in the tree.
+    missing = [
+        e.source
+        for e in entries
+        if e.type in ("file", "gzip", "config")
+        and not e.source.startswith("dist/")
+        and not (REPO / e.source).is_file()
+    ]
+    assert missing == []
+
+
+def test_layout_installs_into_a_destdir(tmp_path, entries):
+    (tmp_path / "dist").mkdir()
+    run("python3", "packaging/layout.py", "install", str(tmp_path / "root"), check=False)
+    # Full install needs the pyz; everything from the tree must be laid out with its mode.
+    for e in entries:
+        target = tmp_path / "root" / e.path.lstrip("/")
+        if e.type in ("config", "file", "gzip") and not e.source.startswith("dist/"):
+            assert target.is_file(), e.path
+            assert target.stat().st_mode & 0o7777 == e.mode, e.path
+
+
+def _spec_files() -> dict[str, str]:
+    text = (REPO / "rpm" / "sentinel-vip.spec").read_text()
+    section = text.split("\n%files\n", 1)[1].split("\n%changelog", 1)[0]
+    files = {}
+    for line in section.strip().splitlines():
+        path = line.split()[-1]
+        files[path] = line
+    return files
+
+
+def test_spec_files_section_matches_layout(entries):
+    spec = _spec_files()
+    shipped = {e.path: e for e in entries if e.type != "state"}
+    # The rpm does not own /etc/keepalived/conf.d's parents; it owns exactly the layout.
+    assert set(spec) == set(shipped)
+    for path, entry in shipped.items():
+        line = spec[path]
+        assert line.startswith("%dir") == (entry.type == "dir"), line
+        assert ("%config(noreplace)" in line) == (entry.type == "config"), line
+        if (entry.owner, entry.group) != ("root", "root"):
+            assert f"%attr({entry.mode:04o},{entry.owner},{entry.group})" in line, line
+
+
+def test_spec_version_is_read_from_pyproject(project_version):
+    need_tool("rpmspec")
+    out = run("rpmspec", "-q", "--qf", "%{VERSION}\n", "--define", f"sv_src {REPO}",
+              "rpm/sentinel-vip.spec").stdout.split()  # fmt: skip
+    assert out == [project_version]
+
+
+def test_debian_changelog_version_is_pyproject_version(project_version):
+    first = (REPO / "debian" / "changelog").read_text().splitlines()[0]
+    match = re.match(r"sentinel-vip \(([^)-]+)-(\d+)\)", first)
+    assert match, first
+    assert match.group(1) == project_version
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_debian_maintainer_scripts_are_the_shared_ones(name):
+    link = REPO / "debian" / f"sentinel-vip.{name}"
+    assert link.is_symlink()
+    assert link.resolve() == (REPO / "packaging" / "scripts" / name).resolve()
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_shared_scripts_are_sh_and_rpm_safe(name):
+    path = REPO / "packaging" / "scripts" / name
+    text = path.read_text()
+    assert text.startswith("#!/bin/sh\n")
+    assert "\nset -e\n" in text
+    assert "#DEBHELPER#" in text  # dh fills it; nfpm's copy and the spec drop it
+    # The spec pastes the script through %(...): a percent sign would be a macro.
+    assert "%" not in text
+    subprocess.run(["sh", "-n", str(path)], check=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "deb_args", "rpm_args"),
+    [
+        ("preinst", ["install"], ["1"]),
+        ("postinst", ["configure"], ["1"]),
+        ("postrm", ["purge"], None),
+    ],
+)
+def test_scripts_handle_both_argument_styles(name, deb_args, rpm_args):
+    """The case patterns name the deb word and, where rpm runs the step, rpm's number."""
+    text = (REPO / "packaging" / "scripts" / name).read_text()
+    cases = re.search(r'case "\$1" in\n\s+([^)]+)\)', text).group(1).split("|")
+    assert set(deb_args) <= set(cases)
+    if rpm_args:
+        assert set(rpm_args) <= set(cases)

@@ -67,11 +67,16 @@ def report_timeline(request):
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         path = RESULTS_DIR / f"{request.node.name}.json"
         path.write_text(json.dumps({"scenario": name, **figures}, indent=2) + "\n")
-        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-        line = f"\n[e2e timeline] {name}: {json.dumps(figures)}\n"
-        if reporter is not None:
-            reporter.write(line)
-        else:
-            print(line)
+        _TIMELINES.append(f"{name}: {json.dumps(figures)}")
 
     return write
+
+
+_TIMELINES: list = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _TIMELINES:
+        terminalreporter.section("e2e timelines (seconds after the fault)")
+        for line in _TIMELINES:
+            terminalreporter.write_line(line)

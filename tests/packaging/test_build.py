@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 
 import pytest
-from conftest import REPO, deb_files, need_tool, rpm_files, run
+from pkgtools import REPO, deb_files, need_tool, rpm_files, run
 
 
 def _perms(mode: int, kind: str) -> str:
@@ -124,4 +124,5 @@ def test_rpm_installs_into_a_scratch_root(built, tmp_path, entries):
     for e in entries:
         if e.type in ("file", "config"):
             assert (root / e.path.lstrip("/")).stat().st_mode & 0o7777 == e.mode, e.path
-    assert (root / "usr/sbin/sentinel-vip").resolve() == root / "usr/lib/sentinel-vip/sentinel-vip.pyz"
+    pyz = root / "usr/lib/sentinel-vip/sentinel-vip.pyz"
+    assert (root / "usr/sbin/sentinel-vip").resolve() == pyz

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, need_tool
+from pkgtools import REPO, need_tool
 
 KEEPALIVED_SNIPPET = REPO / "etc" / "keepalived" / "conf.d" / "sentinel-vip.conf"
 SENTINEL_SNIPPETS = [

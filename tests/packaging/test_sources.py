@@ -6,7 +6,7 @@ import re
 import subprocess
 
 import pytest
-from conftest import REPO, need_tool, run
+from pkgtools import REPO, need_tool, run
 
 SCRIPTS = ("preinst", "postinst", "postrm")
 

@@ -53,6 +53,7 @@ native-rpm:
 	    --define "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm" \
 	    rpm/sentinel-vip.spec
 
+package-test: export SENTINEL_VIP_PACKAGES_BUILT := 1
 package-test: packages native-deb native-rpm $(PYTHON_DEP)
 	$(call run_pytest,package-test,-m packaging tests/packaging)
 

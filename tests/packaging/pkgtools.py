@@ -85,3 +85,12 @@ def apt_install(deb: Path, *options: str) -> subprocess.CompletedProcess:
 def purge() -> None:
     if dpkg_status() != "not-installed":
         run("apt-get", "purge", "-y", "-q", PACKAGE, env=apt_env())
+
+
+def keepalived_test(conf: Path) -> str:
+    """Run `keepalived -t`; return what it printed (nothing means the config is valid)."""
+    proc = subprocess.run(
+        ["keepalived", "-t", "-f", str(conf)], capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode in (0, -15, 143, 4, 5, 6), proc
+    return (proc.stdout + proc.stderr).strip()

@@ -14,22 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
-from pkgtools import REPO, need_tool
+from pkgtools import REPO, keepalived_test, need_tool
 
 KEEPALIVED_SNIPPET = REPO / "etc" / "keepalived" / "conf.d" / "sentinel-vip.conf"
 SENTINEL_SNIPPETS = [
     REPO / "etc" / "redis" / "sentinel-vip-sentinel.conf",
     REPO / "etc" / "valkey" / "sentinel-vip-sentinel.conf",
 ]
-
-
-def keepalived_test(conf: Path) -> str:
-    """Run `keepalived -t`; return what it printed (nothing means the config is valid)."""
-    proc = subprocess.run(
-        ["keepalived", "-t", "-f", str(conf)], capture_output=True, text=True, timeout=30
-    )
-    assert proc.returncode in (0, -15, 143, 4, 5, 6), proc
-    return (proc.stdout + proc.stderr).strip()
 
 
 def uninstalled_keepalived_conf(tmp_path: Path, snippet_text: str) -> Path:

@@ -45,6 +45,7 @@ native-deb:
 	dpkg-buildpackage -us -uc -b
 	v=$$(dpkg-parsechangelog -SVersion) && mv ../sentinel-vip_$${v}_all.deb dist/native/ && \
 	    rm -f ../sentinel-vip_$${v}_*.buildinfo ../sentinel-vip_$${v}_*.changes
+	dh_clean  # debian/sentinel-vip/, stamps: build leftovers in the source tree
 
 native-rpm:
 	mkdir -p dist/native
@@ -58,3 +59,5 @@ package-test: packages native-deb native-rpm $(PYTHON_DEP)
 	$(call run_pytest,package-test,-m packaging tests/packaging)
 
 TEST_TARGETS += package-test
+CLEAN_PATHS += debian/sentinel-vip debian/.debhelper debian/debhelper-build-stamp debian/files \
+    debian/sentinel-vip.substvars

@@ -16,6 +16,7 @@ PROG = "sentinel-vip"
 COMMANDS = {
     "check": "keepalived track script: exit 0 only on the Sentinel-agreed master",
     "notify": "keepalived notify hook: log, record and demote a stale master",
+    "watch": "service: re-evaluate the check on Sentinel events (faster failover)",
 }
 
 
@@ -100,6 +101,7 @@ def _argparse(argv: list[str]):
         "{master|backup|fault|stop} [NAME]",
     )
     notify.add_argument("args", nargs="*", help="as keepalived passes them")
+    sub.add_parser("watch", help=COMMANDS["watch"], description=COMMANDS["watch"])
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
     if not args.command:
@@ -122,6 +124,10 @@ def _run(command: str, config, logger, rest: list[str]) -> int:
         from sentinel_vip import notify
 
         return notify.run(config, logger, notify.parse_args(rest))
+    if command == "watch":
+        from sentinel_vip import watch
+
+        return watch.run(config, logger)
     raise UsageError(f"unknown command {command!r}")
 
 

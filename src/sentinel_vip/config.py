@@ -46,6 +46,7 @@ class Config:
     vip_interface: str
     check_deadline: float
     track_file: str
+    watch_reconcile_interval: float
     notify_deadline: float
     demote: bool
     hooks_dir: str
@@ -289,6 +290,7 @@ def _build(data, path: str, from_file: bool) -> Config:
         vip_interface=values["vip"]["interface"],
         check_deadline=check["deadline"],
         track_file=check["track_file"],
+        watch_reconcile_interval=values["watch"]["reconcile_interval"],
         notify_deadline=notify["deadline"],
         demote=notify["demote"],
         hooks_dir=notify["hooks_dir"],

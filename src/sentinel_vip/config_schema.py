@@ -252,6 +252,9 @@ SCHEMA: dict = {
         "deadline": Seconds(0.8, 60),
         "track_file": Text("/run/sentinel-vip/track", _PATH_OR_EMPTY, allow=is_absolute_path),
     },
+    "watch": {
+        "reconcile_interval": Seconds(5, 3600),
+    },
     "notify": {
         "deadline": Seconds(5, 300),
         "demote": Flag(True),

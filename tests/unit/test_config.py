@@ -428,7 +428,7 @@ def test_nested_mapping_1000_deep():
     problems = problems_of(minimal(redis={"tls": {"enabled": deep}}, x=deep))
     assert problems == (
         "x: unknown key (known keys here: master_name, redis, sentinel, node, vip, check,"
-        " notify, paths, log)",
+        " watch, notify, paths, log)",
         "redis.tls.enabled: found a table, expected true or false",
     )
 

@@ -46,14 +46,29 @@ fi
 
 root=$(mktemp -d "$cache/$suite.run.XXXXXX")
 pids=()
-cleanup() {
+stop_servers() {
+    # Servers started in the chroot hold /dev open: wait for them before unmounting.
+    local pidfile pid deadline
     for pidfile in "${pids[@]}"; do
-        [ -s "$root$pidfile" ] && kill "$(cat "$root$pidfile")" 2>/dev/null || true
+        pid=$(cat "$root$pidfile" 2>/dev/null) || continue
+        kill "$pid" 2>/dev/null || continue
+        deadline=$(( $(date +%s) + 10 ))
+        while kill -0 "$pid" 2>/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.1; done
     done
-    for m in dev/pts dev proc; do
-        mountpoint -q "$root/$m" && umount "$root/$m"
+}
+cleanup() {
+    set +e
+    stop_servers
+    local m ok=1
+    for m in dev proc; do
+        if mountpoint -q "$root/$m" && ! umount "$root/$m"; then ok=0; fi
     done
-    rm -rf --one-file-system "$root"
+    # Never delete through a mount that is still there.
+    if [ "$ok" = 1 ]; then
+        rm -rf --one-file-system "$root"
+    else
+        echo "chroot-test: $root still has mounts; left in place" >&2
+    fi
 }
 trap cleanup EXIT
 cp -a "$base/." "$root/"
@@ -109,7 +124,7 @@ deadline=$(( $(date +%s) + 20 ))
 while [ "$(date +%s)" -lt "$deadline" ]; do
     check_rc=0
     chroot --userspec=keepalived_script:keepalived_script "$root" env -i \
-        /usr/sbin/sentinel-vip --config /tmp/sentinel-vip.toml check 2>"$root/tmp/check.err" \
+        /usr/sbin/sentinel-vip --config /tmp/sentinel-vip.toml check >"$root/tmp/check.out" 2>"$root/tmp/check.err" \
         || check_rc=$?
     [ "$check_rc" -eq 0 ] && break
     sleep 0.2
@@ -121,6 +136,6 @@ result=fail
 echo "suite=$suite python=$python version=$version base_s=$base_s install_s=$install_s" \
     "deb_bytes=$(stat -c %s "$deb") check_rc=$check_rc track=$track check=$result"
 if [ "$result" != ok ]; then
-    cat "$root/tmp/check.err" >&2
+    cat "$root/tmp/check.out" "$root/tmp/check.err" >&2
     exit 1
 fi

@@ -183,7 +183,7 @@ class Cluster:
             for i, name in enumerate(NODE_NAMES)
         }
         self.events: list = []  # (monotonic time, "what") for every fault injected
-        self.keep_dir = False
+        self.keep_dir = bool(os.environ.get("SVIP_E2E_KEEP"))  # keep logs of passing runs too
         self._started = False
         self._log_threads: list = []
         self._log_socks: list = []
@@ -234,6 +234,7 @@ class Cluster:
             )
             for node in self.nodes.values():
                 self.start_keepalived(node.name)
+                self.start_services(node.name)
         except BaseException:
             self.keep_dir = True
             self.stop()
@@ -245,7 +246,7 @@ class Cluster:
             return
         self._started = False
         for node in self.nodes.values():
-            for what in ("keepalived", "sentinel", "redis"):
+            for what in [*self._service_names(node), "keepalived", "sentinel", "redis"]:
                 self._terminate(node, what)
         for sock in self._log_socks:
             sock.close()
@@ -455,6 +456,18 @@ class Cluster:
         ]
         self._spawn(node, "keepalived", argv, "keepalived.log")
 
+    def _services(self, node: Node) -> list:
+        """Long-running helpers the profile wants beside keepalived (e.g. sentinel-vip watch)."""
+        return list(getattr(self.profile, "services", lambda _ctx: [])(self.context(node)))
+
+    def _service_names(self, node: Node) -> list:
+        return [what for what, _ in self._services(node)]
+
+    def start_services(self, name: str) -> None:
+        node = self.nodes[name]
+        for what, argv in self._services(node):
+            self._spawn(node, what, argv, f"{what}.log")
+
     # ----------------------------------------------------------------- queries
 
     def _call(self, name: str, target: str, auth: str, *command, ns: str = "") -> dict:
@@ -600,7 +613,7 @@ class Cluster:
         """The whole node is gone: all three daemons killed -9 and its link down."""
         t = self.mark(f"lose node {name}")
         node = self.nodes[name]
-        for what in ("keepalived", "sentinel", "redis"):
+        for what in [*self._service_names(node), "keepalived", "sentinel", "redis"]:
             proc = node.procs.get(what)
             if proc is not None and proc.poll() is None:
                 self._signal_group(proc, signal.SIGKILL)

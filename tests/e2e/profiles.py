@@ -158,7 +158,7 @@ class SentinelVipProfile:
     """The shipped keepalived snippet, run with the same commands as the installed package.
 
     The snippet is used as shipped except for what an admin edits (interface, router id,
-    priority, auth_pass, VIP — its "EDIT" lines) and what three nodes on one host cannot
+    priority, VIP — its "EDIT" lines) and what three nodes on one host cannot
     share: the program gets ``--config <node>/sentinel-vip.toml`` and the track file lives in
     the node directory. Every substitution must match, so a changed snippet fails loudly.
     """
@@ -169,6 +169,16 @@ class SentinelVipProfile:
     script_user: str = SCRIPT_USER
     extra_toml: Optional[dict] = None  # section -> {key: value}, merged over the defaults
     name: str = "sentinel_vip"
+    watch: bool = True  # run `sentinel-vip watch` as the package's service does
+
+    def services(self, ctx: NodeContext) -> list:
+        """The watcher runs as the script user, like the packaged systemd unit."""
+        if not self.watch:
+            return []
+        argv = ["setpriv", f"--reuid={self.script_user}", f"--regid={self.script_user}",
+                "--init-groups", "--", self.binary, "--config", self.paths(ctx)["config"],
+                "watch"]  # fmt: skip
+        return [("watch", argv)]
 
     def prepare(self) -> None:
         ensure_script_user(self.script_user)
@@ -227,7 +237,6 @@ class SentinelVipProfile:
             (r"(?m)^(\s*interface )\S+", rf"\g<1>{ctx.interface}"),
             (r"(?m)^(\s*virtual_router_id )\d+", rf"\g<1>{ctx.vrid}"),
             (r"(?m)^(\s*priority )\d+", rf"\g<1>{priority}"),
-            (r"(?m)^(\s*auth_pass )\S+", rf"\g<1>{ctx.vrrp_pass}"),
             (
                 r"(?m)^(\s*)\d+\.\d+\.\d+\.\d+/\d+",
                 rf"\g<1>{ctx.vip}/{ctx.prefix_len} dev {ctx.interface}",

@@ -58,6 +58,19 @@ class Config:
     syslog_socket: str
     log_facility: str
     secret_files: tuple  # the config file (when loaded from one) and every password file used
+    # Admin tools (doctor reads, render writes, check/notify export metrics)
+    sentinel_config_files: tuple  # tuple[str, ...]
+    sentinel_snippet: str  # "" = next to the first existing sentinel_config_files entry
+    vip_prefix: int  # 0 = host address (/32 or /128)
+    keepalived_config_file: str
+    keepalived_snippet: str
+    keepalived_instance: str
+    keepalived_vrid: int
+    keepalived_priority: int
+    keepalived_unicast_src_ip: str  # normalised IP, or ""
+    keepalived_unicast_peers: tuple  # tuple[str, ...] of normalised IPs
+    keepalived_script_user: str
+    metrics_textfile: str  # "" = no node_exporter textfile
 
 
 def resolve_path(cli_value, environ) -> str:
@@ -249,6 +262,10 @@ def _build(data, path: str, from_file: bool) -> Config:
     sentinel_hosts = _sentinel_addresses(sentinel["addresses"], vip, problems)
     agreement = _agreement(sentinel["agreement"], sentinel_hosts, problems)
     node_addresses = _node_addresses(node["addresses"], allow_loopback, vip, problems)
+    keepalived = values["keepalived"]
+    unicast_src = _unicast_ips([keepalived["unicast_src_ip"]], "unicast_src_ip", problems)
+    unicast_peers = _unicast_ips(keepalived["unicast_peers"], "unicast_peers", problems)
+    _vip_prefix(values["vip"]["prefix"], vip, problems)
     if problems:
         if len(problems) > MAX_PROBLEMS:
             more = len(problems) - MAX_PROBLEMS
@@ -302,6 +319,18 @@ def _build(data, path: str, from_file: bool) -> Config:
         syslog_socket=log["syslog_socket"],
         log_facility=log["facility"],
         secret_files=tuple(secret_files),
+        sentinel_config_files=tuple(sentinel["config_files"]),
+        sentinel_snippet=sentinel["snippet"],
+        vip_prefix=values["vip"]["prefix"],
+        keepalived_config_file=keepalived["config_file"],
+        keepalived_snippet=keepalived["snippet"],
+        keepalived_instance=keepalived["instance"],
+        keepalived_vrid=keepalived["virtual_router_id"],
+        keepalived_priority=keepalived["priority"],
+        keepalived_unicast_src_ip=unicast_src[0] if unicast_src else "",
+        keepalived_unicast_peers=unicast_peers,
+        keepalived_script_user=keepalived["script_user"],
+        metrics_textfile=values["metrics"]["textfile"],
     )
 
 
@@ -351,6 +380,31 @@ def _vip(text, allow_loopback: bool, problems: list):
     else:
         return ip
     return None
+
+
+def _unicast_ips(texts, key: str, problems: list) -> tuple:
+    """keepalived's unicast_src_ip / unicast_peer take IP literals; "" entries are skipped."""
+    if texts is INVALID or INVALID in texts:
+        return ()
+    found = []
+    for index, text in enumerate(texts):
+        ip = _ip(text) if text else None
+        where = f"keepalived.{key}" + (f"[{index}]" if key == "unicast_peers" else "")
+        if text and (ip is None or ip.is_unspecified or ip.is_multicast):
+            problems.append(f"{where}: found {describe(text)}, expected a unicast IP address")
+        elif ip is not None:
+            found.append(str(ip))
+    return tuple(found)
+
+
+def _vip_prefix(prefix, vip, problems: list) -> None:
+    if prefix is INVALID or not prefix or vip is None:
+        return
+    if prefix > vip.max_prefixlen:
+        problems.append(
+            f"vip.prefix: found {prefix} (integer), expected at most {vip.max_prefixlen}"
+            f" for the IPv{vip.version} address {vip}"
+        )
 
 
 def _password(section: dict, name: str, problems: list):

@@ -213,6 +213,14 @@ NODE_ADDRESS = Text(
     None, '"ip", "ip:port" or "[IPv6]:port"', allow=lambda v: len(v) <= 100, empty_ok=False
 )
 
+ABSOLUTE_PATH = Text(None, "an absolute path", allow=is_absolute_path, empty_ok=False)
+UNICAST_PEER = Text(None, "an IP address", allow=is_host, empty_ok=False)
+
+
+def _is_prom_path(value: str) -> bool:
+    return is_absolute_path(value) and value.endswith(".prom")  # node_exporter reads *.prom
+
+
 SCHEMA: dict = {
     "master_name": Text(
         None,
@@ -235,6 +243,12 @@ SCHEMA: dict = {
         **_auth_keys(),
         "agreement": Agreement(),
         "no_majority_grace": Seconds(0, 600, zero_ok=True),
+        # The Sentinel config files on this node (doctor reads them; missing ones are skipped)
+        # and where `render` writes the Sentinel snippet ("" = next to the first that exists).
+        "config_files": TextList(
+            ["/etc/redis/sentinel.conf", "/etc/valkey/sentinel.conf"], ABSOLUTE_PATH, 8
+        ),
+        "snippet": Text("", _PATH_OR_EMPTY + " for automatic", allow=is_absolute_path),
         "tls": _tls_table(),
     },
     "node": {
@@ -246,6 +260,36 @@ SCHEMA: dict = {
         "address": Text("", 'an IP address without prefix length, or ""', allow=is_host),
         "interface": Text(
             "", 'an interface name (at most 15 characters), or ""', allow=is_interface
+        ),
+        "prefix": Integer(0, 0, 128, "a prefix length 1..128, or 0 for a host address"),
+    },
+    "keepalived": {  # read by doctor, written by render
+        "config_file": Text(
+            "/etc/keepalived/keepalived.conf",
+            "an absolute path",
+            allow=is_absolute_path,
+            empty_ok=False,
+        ),
+        "snippet": Text(
+            "/etc/keepalived/conf.d/sentinel-vip.conf",
+            "an absolute path",
+            allow=is_absolute_path,
+            empty_ok=False,
+        ),
+        "instance": Text(
+            "sentinel_vip", "a vrrp_instance name without spaces", allow=is_name, empty_ok=False
+        ),
+        "virtual_router_id": Integer(51, 1, 255),
+        "priority": Integer(100, 1, 254),
+        "unicast_src_ip": Text("", 'this node\'s IP address, or ""', allow=is_host),
+        "unicast_peers": TextList([], UNICAST_PEER, 32),
+        "script_user": Text(
+            "keepalived_script", "a user name without spaces", allow=is_name, empty_ok=False
+        ),
+    },
+    "metrics": {
+        "textfile": Text(
+            "", 'an absolute path ending in ".prom", or "" for none', allow=_is_prom_path
         ),
     },
     "check": {

@@ -402,7 +402,7 @@ def test_unknown_key_in_the_wrong_table_says_where_it_belongs():
 
 def test_unknown_key_without_a_close_match_lists_the_known_keys():
     problem = only_problem(minimal(vip={"zzz": 1}))
-    assert problem == "vip.zzz: unknown key (known keys here: address, interface)"
+    assert problem == "vip.zzz: unknown key (known keys here: address, interface, prefix)"
 
 
 def test_unknown_key_value_is_not_shown():
@@ -427,8 +427,8 @@ def test_nested_mapping_1000_deep():
         deep = {"a": deep}
     problems = problems_of(minimal(redis={"tls": {"enabled": deep}}, x=deep))
     assert problems == (
-        "x: unknown key (known keys here: master_name, redis, sentinel, node, vip, check,"
-        " watch, notify, paths, log)",
+        "x: unknown key (known keys here: master_name, redis, sentinel, node, vip, keepalived,"
+        " metrics, check, watch, notify, paths, log)",
         "redis.tls.enabled: found a table, expected true or false",
     )
 

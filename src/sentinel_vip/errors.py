@@ -21,6 +21,8 @@ class ExitCode(enum.IntEnum):
     IDENTITY = 10
     DEADLINE = 11
     PERMISSION = 12
+    PROBLEMS_FOUND = 13  # doctor: at least one item failed
+    NOT_GENERATED = 14  # render: a target file exists that render did not write
     INTERNAL = 70
     TERMINATED = 143
 

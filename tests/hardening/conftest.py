@@ -1,0 +1,57 @@
+"""Fixtures for the hardening tests (marker ``hardening``, from the directory name).
+
+``local_redis``  one real standalone redis-server per module (the node's local Redis, master)
+``syslog``       a datagram socket standing in for /dev/log, one per test
+``workdir``      a fresh directory per test that the keepalived_script user can enter
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+
+import pytest
+from harden import FUZZ_COUNTS, ServerProc
+from servers import SyslogListener
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FUZZ_COUNTS:
+        total = sum(FUZZ_COUNTS.values())
+        terminalreporter.write_sep("-", f"hardening: {total} generated cases")
+        for name, count in sorted(FUZZ_COUNTS.items()):
+            terminalreporter.write_line(f"{count:7d}  {name}")
+
+
+@pytest.fixture
+def workdir():
+    path = tempfile.mkdtemp(prefix="svip-h-")
+    os.chmod(path, 0o755)  # keepalived_script must be able to reach files inside
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def syslog(workdir):
+    listener = SyslogListener(os.path.join(workdir, "syslog.sock"))
+    try:
+        yield listener
+    finally:
+        listener.close()
+
+
+@pytest.fixture(scope="module")
+def local_redis():
+    path = tempfile.mkdtemp(prefix="svip-r-")
+    password = "redis-" + secrets.token_hex(8)
+    server = ServerProc(path, [f'requirepass "{password}"'], admin_password=password)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(path, ignore_errors=True)

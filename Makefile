@@ -31,7 +31,7 @@ VERMIN_SRC_EXCLUDES :=
 LINT_PATHS := src tests packaging
 FLOOR_DIR := build/floor
 TEST_RESULTS := build/test-results
-UNIT_MARKERS := not integration and not e2e and not packaging
+UNIT_MARKERS := not integration and not e2e and not packaging and not hardening
 TEST_TARGETS := lint floor unit integration
 CLEAN_PATHS := dist build .pytest_cache .ruff_cache
 
@@ -109,6 +109,7 @@ FORCE:
 # Hooks for other parts of the project; they may not exist yet.
 -include packaging/packaging.mk
 -include tests/e2e/e2e.mk
+-include tests/hardening/hardening.mk
 
 # Declared after the includes so their TEST_TARGETS += ... are part of it.
 test: $(TEST_TARGETS)

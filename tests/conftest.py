@@ -16,7 +16,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SYSTEM_PYTHON = Path("/usr/bin/python3")  # what the pyz shebang names; not pyenv's python3
-_DIRECTORY_MARKERS = ("integration", "e2e", "packaging")
+_DIRECTORY_MARKERS = ("integration", "e2e", "packaging", "hardening")
 
 if str(REPO_ROOT / "src") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "src"))

@@ -132,6 +132,7 @@ def _run(command: str, config, logger, rest: list[str]) -> int:
 
 
 def _report(logger, event: str, message: str, code: int | None = None) -> None:
+    message = _printable(message)
     try:
         sys.stderr.write(f"{PROG}: {message}\n")
     except (OSError, ValueError):
@@ -143,6 +144,14 @@ def _report(logger, event: str, message: str, code: int | None = None) -> None:
         target.write("err", _event_line(event, message, code))
     except Exception:  # noqa: S110 - reporting must never raise
         pass
+
+
+def _printable(text: str) -> str:
+    """One line, whatever the message quotes (argv, config values): control characters and
+    undecodable argv bytes are shown escaped, so nothing can forge a second syslog line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _event_line(event: str, message: str, code: int | None) -> str:

@@ -1,0 +1,280 @@
+"""``sentinel-vip status``: what this node is doing now, at a glance or as stable JSON.
+
+Acquisition (``gather``) asks the local Redis (INFO replication via redis-py: not a hot
+path), every Sentinel and the local state files; presentation (``table``) is pure, so its
+output is tested with plain data. The JSON document is versioned by ``SCHEMA`` (docs/admin.md
+describes it); fields are only ever added within a version.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+from sentinel_vip import history, state
+from sentinel_vip.deadline import Deadline
+from sentinel_vip.errors import ExitCode
+
+SCHEMA = 1
+DEADLINE = 3.0  # seconds for all the probes together
+TRANSITIONS = 5
+
+
+# -- pure: parsing replies ------------------------------------------------------------------
+
+
+def replication(info: dict) -> dict:
+    """The parts of INFO replication an admin needs (redis-py has parsed it into a dict)."""
+    role = info.get("role")
+    out: dict = {"role": role, "offset": info.get("master_repl_offset")}
+    if role == "slave":
+        out["master"] = _address(info.get("master_host"), info.get("master_port"))
+        out["link"] = info.get("master_link_status")
+        out["last_io_seconds"] = info.get("master_last_io_seconds_ago")
+        master_offset = info.get("master_repl_offset")
+        replica_offset = info.get("slave_repl_offset")
+        out["offset"] = replica_offset if replica_offset is not None else master_offset
+    replicas = []
+    for key in sorted(k for k in info if k.startswith("slave") and k[5:].isdigit()):
+        entry = info[key]
+        if isinstance(entry, dict):
+            replicas.append(
+                {
+                    "address": _address(entry.get("ip"), entry.get("port")),
+                    "state": entry.get("state"),
+                    "offset": entry.get("offset"),
+                    "lag_seconds": entry.get("lag"),
+                }
+            )
+    out["replicas"] = replicas
+    return out
+
+
+def _address(host, port) -> str | None:
+    if not host:
+        return None
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+def sentinel_rows(answers, states, leader: str | None) -> list:
+    """One dict per Sentinel: what it names, whether that is the majority's answer, and its
+    SENTINEL MASTER quorum and flags when it gave them."""
+    rows = []
+    for answer, fields in zip(answers, states):
+        named = _address(*answer.master) if answer.master else None
+        row = {
+            "address": answer.address,
+            "answered": answer.answered,
+            "master": named,
+            "agrees": bool(leader) and named == leader,
+            "error": answer.error if not answer.answered or named is None else None,
+            "quorum": None,
+            "flags": None,
+        }
+        if isinstance(fields, dict):
+            row["quorum"] = _int(fields.get("quorum"))
+            row["flags"] = fields.get("flags")
+        rows.append(row)
+    return rows
+
+
+def _int(text):
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def keepalived_state(records: list, instance: str) -> dict:
+    """The instance's last notify record: keepalived's state as the notify hook saw it."""
+    for record in reversed(records):
+        if record.get("instance") == instance:
+            return {
+                "instance": instance,
+                "state": record.get("to"),
+                "since": record.get("time"),
+                "priority": record.get("priority"),
+            }
+    return {"instance": instance, "state": None, "since": None, "priority": None}
+
+
+def transition_rows(records: list) -> list:
+    keys = ("time", "instance", "from", "to", "redis_role", "sentinel_master", "action")
+    return [{k: r.get(k) for k in keys} for r in records]
+
+
+def check_summary(stored: dict) -> dict | None:
+    if "code" not in stored:
+        return None
+    code = stored["code"]
+    try:
+        name = ExitCode(code).name
+    except ValueError:
+        name = str(code)
+    return {
+        "ok": bool(stored.get("ok")),
+        "code": code,
+        "name": name,
+        "reason": stored.get("reason"),
+        "since": stored.get("since"),
+        "checked": stored.get("checked"),
+    }
+
+
+# -- pure: presentation ---------------------------------------------------------------------
+
+
+def _when(ts) -> str:
+    if ts is None:
+        return "?"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def _redis_line(redis: dict) -> str:
+    if not redis.get("reachable"):
+        return f"{redis['address']}  UNREACHABLE  {redis.get('error') or ''}".rstrip()
+    role = redis.get("role")
+    parts = [redis["address"], role or "?"]
+    if role == "slave":
+        parts.append(
+            f"of {redis.get('master')} link={redis.get('link')}"
+            f" last_io={redis.get('last_io_seconds')}s"
+        )
+    elif redis.get("replicas") is not None:
+        shown = [f"{r['address']} {r['state']} lag={r['lag_seconds']}s" for r in redis["replicas"]]
+        parts.append(f"replicas: {', '.join(shown) or 'none'}")
+    return "  ".join(str(p) for p in parts)
+
+
+def _sentinel_line(row: dict) -> str:
+    if row["master"] is None:
+        return f"{row['address']}  no answer: {row['error']}"
+    verdict = "agrees" if row["agrees"] else "DISAGREES"
+    extra = f"  quorum={row['quorum']} flags={row['flags']}" if row["flags"] else ""
+    return f"{row['address']}  names {row['master']}  {verdict}{extra}"
+
+
+def table(doc: dict) -> str:
+    """The human view: one aligned ``label  value`` row per fact."""
+    rows = [("node", f"{doc['host']}  master_name={doc['master_name']}")]
+    rows.append(("redis", _redis_line(doc["redis"])))
+    for row in doc["sentinels"]["answers"]:
+        rows.append(("sentinel", _sentinel_line(row)))
+    s = doc["sentinels"]
+    if s["master"]:
+        me = "this node" if s["master_is_this_node"] else "another node"
+        majority = f"{s['master']} ({me})  {s['votes']}/{s['count']} name it, need {s['need']}"
+    else:
+        majority = f"NONE  need {s['need']} of {s['count']} to agree"
+    rows.append(("majority", majority))
+    vip = doc["vip"]
+    if vip["address"]:
+        held = {True: "HELD by this node", False: "not here", None: "?"}[vip["held"]]
+        rows.append(("vip", f"{vip['address']} on {vip['interface'] or '?'}  {held}"))
+    k = doc["keepalived"]
+    rows.append(
+        ("keepalived", f"{k['instance']}  {k['state'] or 'unknown (no notify yet)'}"
+         + (f"  since {k['since']}" if k["since"] else ""))
+    )  # fmt: skip
+    check = doc["check"]
+    if check is None:
+        rows.append(("check", "no verdict recorded yet"))
+    else:
+        verdict = "ok" if check["ok"] else "FAIL"
+        rows.append(
+            ("check", f"{verdict} {check['name']} ({check['code']}): {check['reason']}"
+             f"  since {_when(check['since'])}")
+        )  # fmt: skip
+    for t in doc["transitions"]:
+        rows.append(
+            ("transition", f"{t['time']}  {t['instance']}  {t['from'] or '?'} -> {t['to']}"
+             f"  action={t['action']}")
+        )  # fmt: skip
+    if not doc["transitions"]:
+        rows.append(("transition", "none recorded"))
+    width = max(len(label) for label, _ in rows)
+    return "".join(f"{label.ljust(width)}  {value}\n" for label, value in rows)
+
+
+# -- acquisition ----------------------------------------------------------------------------
+
+
+def redis_status(endpoint, timeout: float) -> dict:
+    import redis
+
+    from sentinel_vip.endpoint import redis_client
+
+    out = {"address": endpoint.label(), "reachable": False, "error": None}
+    try:
+        client = redis_client(endpoint, timeout)
+        try:
+            info = client.info("replication")
+        finally:
+            client.close()
+    except redis.AuthenticationError:
+        out["error"] = "authentication failed: check redis.username / password_file"
+        return out
+    except redis.ResponseError as exc:
+        out["error"] = f"refused: {str(exc)[:120]}"
+        return out
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        out["error"] = f"unreachable: {str(exc)[:120]}"
+        return out
+    out["reachable"] = True
+    out.update(replication(info))
+    return out
+
+
+def gather(config, transitions: int = TRANSITIONS, now: float | None = None) -> dict:
+    from sentinel_vip.check import identity_of
+    from sentinel_vip.decide import tally
+    from sentinel_vip.metrics import vip_held
+    from sentinel_vip.sentinel import ask_sentinels, master_state
+
+    deadline = Deadline(DEADLINE)
+    answers = ask_sentinels(config.sentinels, config.master_name, deadline)
+    states = master_state(config.sentinels, config.master_name, deadline)
+    classify = identity_of(config).classify
+    counted = tally(answers, classify)
+    leader, votes = counted.leader()
+    agreed = leader if votes >= config.agreement else None
+    records = history.read(config.history_file, 200)
+    doc = {
+        "schema": SCHEMA,
+        "generated": round(time.time() if now is None else now, 3),
+        "host": socket.gethostname(),
+        "config": config.path,
+        "master_name": config.master_name,
+        "redis": redis_status(config.redis, deadline.timeout(cap=2.0)),
+        "sentinels": {
+            "count": len(config.sentinels),
+            "need": config.agreement,
+            "master": agreed,
+            "votes": votes if agreed else 0,
+            "master_is_this_node": bool(agreed) and counted.kinds.get(agreed) == "self",
+            "answers": sentinel_rows(answers, states, agreed),
+        },
+        "vip": {
+            "address": config.vip_address,
+            "interface": config.vip_interface,
+            "held": vip_held(config.vip_address),
+        },
+        "keepalived": keepalived_state(records, config.keepalived_instance),
+        "check": check_summary(state.read_json(os.path.join(config.state_dir, "check.json"))),
+        "transitions": transition_rows(records[-transitions:] if transitions else []),
+    }
+    return doc
+
+
+def run(config, as_json: bool = False, transitions: int = TRANSITIONS, out=None) -> int:
+    import json
+    import sys
+
+    out = out or sys.stdout
+    doc = gather(config, transitions)
+    if as_json:
+        out.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    else:
+        out.write(table(doc))
+    return 0

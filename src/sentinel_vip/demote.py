@@ -55,6 +55,14 @@ def plan_demotion(
         return Skip("sentinels name this node")
     if kind != "other":
         return Skip(f"sentinels name {leader}, a {kind} address")
+    # Only Sentinels whose SENTINEL MASTER we could read can vouch that no failover runs;
+    # a hung or garbled one proves nothing, so a majority of them must have answered.
+    confirmed = sum(1 for s in master_states if isinstance(s, dict) and s.get("flags"))
+    if confirmed < agreement:
+        return Skip(
+            f"sentinel master state read from {confirmed} sentinels need={agreement}:"
+            " cannot rule out a running failover"
+        )
     busy = _busy_flags(master_states)
     if busy:
         return Skip(f"sentinel busy flags={','.join(sorted(busy))}")

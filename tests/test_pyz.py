@@ -6,6 +6,8 @@ It is run the way keepalived runs it: exec'd directly (no shell, the shebang pic
 
 from __future__ import annotations
 
+import importlib.util
+import marshal
 import os
 import re
 import shutil
@@ -22,7 +24,7 @@ BUILDER = REPO_ROOT / "packaging" / "build_pyz.py"
 VENDOR_FILE = REPO_ROOT / "packaging" / "vendor.txt"
 PYENV_VERSIONS = Path("/root/.pyenv/versions")
 SUPPORTED = ("3.9", "3.10", "3.11", "3.12", "3.13")
-COMPILED = (".so", ".pyd", ".dll", ".dylib", ".pyc", ".pyo")
+COMPILED = (".so", ".pyd", ".dll", ".dylib", ".pyo")
 
 
 def vendored_pins() -> dict[str, str]:
@@ -83,8 +85,45 @@ def test_main_runs_the_cli_and_exits_with_its_code(pyz, members):
 
 
 def test_contains_no_compiled_code_or_caches(members):
+    # .pyc (bytecode beside its source) is allowed; native code and caches are not.
     offenders = [n for n in members if n.lower().endswith(COMPILED) or "__pycache__" in n]
     assert offenders == []
+
+
+def test_every_module_has_bytecode_of_exactly_its_source(pyz, members):
+    sources = sorted(n for n in members if n.endswith(".py"))
+    pycs = sorted(n for n in members if n.endswith(".pyc"))
+    assert pycs == [n + "c" for n in sources]
+    with zipfile.ZipFile(pyz) as archive:
+        for name in sources:
+            source, pyc = archive.read(name), archive.read(name + "c")
+            # magic of the building interpreter (this one), flags 0b01 = unchecked hash,
+            # then the source's hash: a pyc that does not match its .py cannot slip in.
+            assert pyc[:4] == importlib.util.MAGIC_NUMBER, name
+            assert int.from_bytes(pyc[4:8], "little") == 0b01, name
+            assert pyc[8:16] == importlib.util.source_hash(source), name
+            code = marshal.loads(pyc[16:])
+            assert code.co_filename == name  # no build directory in the bytes
+
+
+def test_system_python_runs_the_bytecode_other_versions_the_source(runnable_pyz, system_python):
+    # zipimport compiles the .py itself (co_filename = the path inside the archive) only when
+    # the .pyc is unusable, e.g. its magic number belongs to another Python version.
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import sentinel_vip.cli as m; "
+        "print(sys.version_info[:2] == tuple(int(x) for x in sys.argv[2].split('.')), "
+        "m.main.__code__.co_filename)"
+    )
+    built_for = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    pythons = [system_python] + [p for p in map(pyenv_python, SUPPORTED) if p is not None]
+    for python in pythons:
+        result = run([python, "-I", "-c", code, runnable_pyz, built_for])
+        assert result.returncode == 0, f"{python}: {result.stderr}"
+        same_version, filename = result.stdout.split()
+        if same_version == "True":
+            assert filename == "sentinel_vip/cli.py", python
+        else:
+            assert filename == os.path.join(str(runnable_pyz), "sentinel_vip", "cli.py"), python
 
 
 def test_contains_the_package_from_src(members):

@@ -3,7 +3,7 @@
 ``load`` reads the file (bounded, never blocking on a FIFO, a clear reason for every way a
 file can be unusable) and parses it; ``from_mapping`` checks the table against
 ``config_schema.SCHEMA`` and the cross-key rules below, reads password files and builds the
-dataclasses. Whatever is wrong ends in one ``ConfigError`` listing all problems, and no
+records. Whatever is wrong ends in one ``ConfigError`` listing all problems, and no
 password (inline or from a file) ever appears in it.
 """
 
@@ -14,12 +14,12 @@ import ipaddress
 import os
 import stat
 import sys
-from dataclasses import dataclass
 
 from sentinel_vip import config_schema as schema
 from sentinel_vip.config_schema import INVALID, describe
 from sentinel_vip.endpoint import Endpoint, TLSSettings
 from sentinel_vip.errors import ConfigError
+from sentinel_vip.record import Record
 
 DEFAULT_PATH = "/etc/sentinel-vip/sentinel-vip.toml"
 ENV_VAR = "SENTINEL_VIP_CONFIG"
@@ -31,8 +31,7 @@ SECRET_GROUPS = ("root", "keepalived_script")
 PERMISSION_FIX = "chown root:keepalived_script and chmod 0640"
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(Record):
     path: str
     master_name: str
     redis: Endpoint

@@ -4,11 +4,12 @@ Passwords live only in these objects (read from the config or a password file); 
 is what logs and errors show, and it never includes a secret.
 """
 
-from dataclasses import dataclass, field
+from __future__ import annotations
+
+from sentinel_vip.record import Record
 
 
-@dataclass(frozen=True)
-class TLSSettings:
+class TLSSettings(Record):
     enabled: bool = False
     ca_file: str = ""
     cert_file: str = ""
@@ -20,14 +21,14 @@ class TLSSettings:
 TLS_OFF = TLSSettings()
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(Record):
     host: str
     port: int
     unix_socket: str = ""
     username: str = ""
-    password: str = field(default="", repr=False)
+    password: str = ""
     tls: TLSSettings = TLS_OFF
+    _hidden = ("password",)
 
     def label(self) -> str:
         if self.unix_socket:

@@ -6,12 +6,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from sentinel_vip.record import Record
 
 
-@dataclass(frozen=True)
-class RedisFacts:
+class RedisFacts(Record):
     """The local Redis as ``ROLE`` describes it.
 
     ``reachable`` is True when the server spoke to us (a ROLE reply, or an auth refusal);
@@ -20,16 +18,15 @@ class RedisFacts:
     """
 
     reachable: bool
-    role: Optional[str]
-    error_kind: Optional[str]
-    error: Optional[str]
-    master_host: Optional[str] = None
-    master_port: Optional[int] = None
-    link_status: Optional[str] = None
+    role: str | None
+    error_kind: str | None
+    error: str | None
+    master_host: str | None = None
+    master_port: int | None = None
+    link_status: str | None = None
 
 
-@dataclass(frozen=True)
-class SentinelAnswer:
+class SentinelAnswer(Record):
     """One Sentinel's answer to get-master-addr-by-name.
 
     ``answered`` with ``master=None`` means the Sentinel does not know the master name.
@@ -37,12 +34,11 @@ class SentinelAnswer:
 
     address: str
     answered: bool
-    master: Optional[tuple[str, int]]
-    error: Optional[str]
-    error_kind: Optional[str] = None
+    master: tuple[str, int] | None
+    error: str | None
+    error_kind: str | None = None
 
 
-@dataclass(frozen=True)
-class CheckFacts:
+class CheckFacts(Record):
     redis: RedisFacts
     answers: tuple[SentinelAnswer, ...]

@@ -7,10 +7,8 @@ verdict so keepalived can react by inotify (written only on change).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import threading
 import time
 
 from sentinel_vip import state
@@ -41,30 +39,24 @@ def identity_of(config):
 
 
 def gather(config, deadline: Deadline, classify, policy: Policy):
-    """Local Redis and every Sentinel, concurrently, all bounded by one deadline."""
+    """Local Redis and every Sentinel, concurrently, all bounded by one deadline.
+
+    The Sentinels are asked in worker threads; the local Redis is probed in this thread
+    meanwhile (probe_redis turns every expected failure into a fact, within the deadline).
+    """
     from sentinel_vip.facts import CheckFacts
     from sentinel_vip.redis_probe import probe_redis
     from sentinel_vip.sentinel import ask_sentinels
 
     box = {}
-    probe = threading.Thread(
-        target=lambda: box.setdefault("redis", probe_redis(config.redis, deadline)),
-        daemon=True,
-    )
-    probe.start()
     answers = ask_sentinels(
         config.sentinels,
         config.master_name,
         deadline,
         enough=lambda so_far: settled(so_far, policy, classify),
+        meanwhile=lambda: box.setdefault("redis", probe_redis(config.redis, deadline)),
     )
-    probe.join(deadline.remaining() + 0.05)
-    redis = box.get("redis")
-    if redis is None:
-        from sentinel_vip.facts import RedisFacts
-
-        redis = RedisFacts(False, None, "unreachable", "no answer before the deadline")
-    return CheckFacts(redis, answers)
+    return CheckFacts(box["redis"], answers)
 
 
 def run(config, logger) -> int:
@@ -75,8 +67,10 @@ def run(config, logger) -> int:
     except BaseException:
         # Killed by keepalived's timeout, out of time, or a bug: whatever the track file said
         # before is no longer known to be true, so fail closed there too.
-        with contextlib.suppress(OSError):
+        try:
             _write_track(config.track_file, False)
+        except OSError:
+            pass  # the exit code still says fail
         raise
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)

@@ -16,9 +16,12 @@ import ipaddress
 import socket
 import sys
 import threading
-from typing import Any, Optional
 
 from sentinel_vip.errors import ExitCode, SentinelVipError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for annotations only: importing typing costs the check ~3 ms a run
+    from typing import Any
 
 # Bounds on what a server may send us. The replies we read (ROLE, SENTINEL ...) are small;
 # anything near these limits is a misbehaving or hostile peer.
@@ -158,19 +161,50 @@ def _raise_for(exc: BaseException, label: str, action: str, secret: str = "") ->
     raise cls(message) from None
 
 
+def _literal_address(host: str, port: int) -> list | None:
+    """The getaddrinfo-shaped answer for an IP literal without a zone, else None.
+
+    The usual case (config addresses are IPs) connects without getaddrinfo at all.
+    """
+    try:
+        socket.inet_pton(socket.AF_INET, host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 0, "", (host, port))]
+    except OSError:
+        pass
+    try:
+        socket.inet_pton(socket.AF_INET6, host)
+        return [(socket.AF_INET6, socket.SOCK_STREAM, 0, "", (host, port, 0, 0))]
+    except OSError:
+        return None
+
+
+def _host_bytes(host: str) -> bytes:
+    """getaddrinfo encodes a str host with the idna codec (~2 ms to import on every check);
+    an ASCII name needs no IDNA processing, so hand it over as bytes."""
+    try:
+        return host.encode("ascii")
+    except UnicodeEncodeError:
+        return host.encode("idna")
+
+
 def _resolve(host: str, port: int, deadline, label: str) -> list:
     """getaddrinfo bounded by the deadline.
 
     getaddrinfo has no timeout of its own, so a name is resolved in a daemon thread we stop
     waiting for; IP literals never touch the resolver.
     """
-    if _is_ip_literal(host):
-        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    literal = _literal_address(host, port)
+    if literal is not None:
+        return literal
+    if _is_ip_literal(host):  # with an IPv6 zone ("fe80::1%eth0"): numeric, no resolver
+        return socket.getaddrinfo(
+            _host_bytes(host), port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
+        )
     box: dict = {}
 
     def work() -> None:
         try:
-            box["ok"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            box["ok"] = socket.getaddrinfo(_host_bytes(host), port, type=socket.SOCK_STREAM)
         except BaseException as exc:  # handed to the caller's thread
             box["err"] = exc
 
@@ -194,7 +228,7 @@ def _open_socket(endpoint, deadline, label: str) -> socket.socket:
             sock.close()
             raise
         return sock
-    last: Optional[BaseException] = None
+    last: BaseException | None = None
     for family, socktype, proto, _name, addr in _resolve(
         endpoint.host, endpoint.port, deadline, label
     ):

@@ -2,13 +2,26 @@
 
 import json
 import os
-import tempfile
+
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _create_temp(directory: str) -> tuple:
+    """A new private file (0600) with an unguessable name in ``directory``: what
+    tempfile.mkstemp does, without importing tempfile (shutil, random, ...) on every check."""
+    for _ in range(100):
+        tmp = os.path.join(directory, f".{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(tmp, _TEMP_FLAGS, 0o600), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary file name in {directory}")
 
 
 def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` via a temp file in the same directory and rename(2)."""
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=directory)
+    fd, tmp = _create_temp(directory)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -254,17 +254,18 @@ class Node:
 def client_loop(spec):
     conn, run_id, seq = None, None, 0
     prefix, pause = spec["key_prefix"], spec["pause"]
+    name = spec.get("name", "client")  # a second writer (e.g. on a node) has its own name
     while True:
         seq += 1
         t0 = time.monotonic()
-        record = {"t": t0, "n": "client", "seq": seq}
+        record = {"t": t0, "n": name, "seq": seq}
         try:
             if conn is None:
                 conn = Conn(
                     spec["vip"], spec["redis_port"], spec["redis_password"], spec["timeout"]
                 )
                 run_id = info_field(conn.call("INFO", "server"), "run_id")
-                emit({"t": time.monotonic(), "n": "client", "conn": run_id})
+                emit({"t": time.monotonic(), "n": name, "conn": run_id})
             conn.call("SET", f"{prefix}{seq}", seq)
             record.update(ok=True, rid=run_id)
         except (OSError, ReplyError, ValueError) as exc:

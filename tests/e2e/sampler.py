@@ -8,6 +8,8 @@
     lost = s.lost_writes()                  # acked keys missing on Sentinel's final master
 
 Records are plain dicts (see timeline.py) kept in memory and in ``<cluster dir>/samples.jsonl``.
+``writers_on=("n1",)`` adds a writer *inside* a node's namespace (an application on that host,
+records named ``app@n1``, keys ``e2e:app@n1:SEQ``); acks and timelines count the client only.
 """
 
 from __future__ import annotations
@@ -24,6 +26,15 @@ from typing import Callable, Optional
 from . import netns, timeline
 
 KEY_PREFIX = "e2e:w:"
+CLIENT = "client"
+
+
+def writer_name(node: str) -> str:
+    return f"app@{node}"
+
+
+def key_prefix(writer: str) -> str:
+    return KEY_PREFIX if writer == CLIENT else f"e2e:{writer}:"
 
 
 class State:
@@ -46,8 +57,11 @@ class State:
 
 
 class Sampler:
-    def __init__(self, cluster, interval: float = 0.05, write_pause: float = 0.01) -> None:
+    def __init__(
+        self, cluster, interval: float = 0.05, write_pause: float = 0.01, writers_on=()
+    ) -> None:
         self.cluster = cluster
+        self.writers_on = tuple(writers_on)
         self.interval = interval
         self.write_pause = write_pause
         self.records: list[dict] = []
@@ -77,21 +91,28 @@ class Sampler:
             with open(spec, "w", encoding="utf-8") as fh:
                 json.dump(data, fh)
             self._spawn(node.ns, ["node", spec])
-        client_spec = os.path.join(c.dir, "client.json")
-        fd = os.open(client_spec, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self._spawn(c.client_ns, ["client", self._writer_spec(CLIENT)])
+        for name in self.writers_on:
+            self._spawn(c.nodes[name].ns, ["client", self._writer_spec(writer_name(name))])
+
+    def _writer_spec(self, writer: str) -> str:
+        c = self.cluster
+        path = os.path.join(c.dir, f"{writer}.json")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(
                 {
+                    "name": writer,
                     "vip": c.vip,
                     "redis_port": 6379,
                     "redis_password": c.redis_password,
-                    "key_prefix": KEY_PREFIX,
+                    "key_prefix": key_prefix(writer),
                     "pause": self.write_pause,
                     "timeout": 0.5,
                 },
                 fh,
             )
-        self._spawn(c.client_ns, ["client", client_spec])
+        return path
 
     def _spawn(self, ns: str, args: list) -> None:
         proc = subprocess.Popen(
@@ -116,7 +137,7 @@ class Sampler:
                 self.records.append(record)
                 if "vip" in record:
                     self._latest[record["n"]] = record
-                elif "seq" in record:
+                elif "seq" in record and record.get("n", CLIENT) == CLIENT:
                     self._last_write = record
                     if record["ok"]:
                         self._acks += 1
@@ -179,15 +200,17 @@ class Sampler:
     def timeline(self, fault_at: float, old: str) -> timeline.Timeline:
         return timeline.analyse(self.snapshot(), fault_at, old, self.addrs())
 
-    def lost_writes(self, on: Optional[str] = None) -> list[int]:
-        """Acknowledged writes missing on ``on`` (default: the Sentinel majority's master)."""
+    def lost_writes(self, on: Optional[str] = None, writer: str = CLIENT) -> list[int]:
+        """Acknowledged writes of ``writer`` missing on ``on`` (default: the Sentinel
+        majority's master)."""
         on = on or self.cluster.master_by_majority()
-        keys = self.cluster.keys_on(on, KEY_PREFIX + "*") if on else None
+        prefix = key_prefix(writer)
+        keys = self.cluster.keys_on(on, prefix + "*") if on else None
         if keys is None:
             from .cluster import ClusterError
 
             raise ClusterError(f"cannot read keys from the final master ({on})")
-        return timeline.lost_writes(self.snapshot(), keys, KEY_PREFIX)
+        return timeline.lost_writes(self.snapshot(), keys, prefix, writer=writer)
 
 
 _HERE = os.path.dirname(os.path.abspath(__file__))

@@ -3,7 +3,9 @@
 Record kinds (from agent.py, all with ``t`` = CLOCK_MONOTONIC seconds and ``n`` = source):
   node sample  {"n": "n1", "vip": bool, "role": "master"|"slave"|None, "rid", "sm": "ip:port"|None}
   event        {"n": "n1", "ev": "+switch-master", "m": "mymaster 10.77.0.11 6379 ..."}
-  write        {"n": "client", "seq", "ok": bool, "rid", "err"?, "t1"}
+  write        {"n": "client", "seq", "ok": bool, "rid", "err"?, "t1"}  (n = the writer:
+               "client" in its own namespace, "app@n1" for a writer on a node; figures
+               count "client" only)
   connection   {"n": "client", "conn": run_id}
 No I/O here: tests feed plain lists.
 """
@@ -140,7 +142,7 @@ def analyse(records, fault_at: float, old: str, addrs: dict[str, str]) -> Timeli
         elif "ev" in r:
             if t >= fault_at and r["ev"] == "+switch-master" and tl.switch_event is None:
                 tl.switch_event = t
-        elif "seq" in r and t >= fault_at:
+        elif "seq" in r and t >= fault_at and r.get("n", "client") == "client":
             if r["ok"]:
                 tl.writes_acked += 1
                 node = rid_node.get(r.get("rid"), "?")
@@ -167,20 +169,27 @@ def _accumulate(tl: Timeline, holds, views, addrs, dt: float) -> None:
         tl.vip_off_master_seconds += dt
 
 
-def acked_seqs(records, by: Optional[str] = None, after: float = float("-inf")) -> list[int]:
-    """Sequence numbers of acknowledged writes (optionally by one node, started after ``after``)."""
+def acked_seqs(
+    records,
+    by: Optional[str] = None,
+    after: float = float("-inf"),
+    writer: str = "client",
+) -> list[int]:
+    """Sequence numbers of ``writer``'s acknowledged writes (optionally by one node, started
+    after ``after``)."""
     rid_node = run_ids(records)
     return [
         r["seq"]
         for r in records
         if "seq" in r
+        and r.get("n", "client") == writer
         and r["ok"]
         and r["t"] >= after
         and (by is None or rid_node.get(r.get("rid")) == by)
     ]
 
 
-def lost_writes(records, present_keys, prefix: str = "e2e:w:") -> list[int]:
-    """Acknowledged writes whose key is missing on the final master."""
+def lost_writes(records, present_keys, prefix: str = "e2e:w:", writer: str = "client") -> list[int]:
+    """Acknowledged writes of ``writer`` whose key is missing on the final master."""
     present = {int(k[len(prefix) :]) for k in present_keys if k.startswith(prefix)}
-    return sorted(s for s in acked_seqs(records) if s not in present)
+    return sorted(s for s in acked_seqs(records, writer=writer) if s not in present)

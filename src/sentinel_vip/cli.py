@@ -17,6 +17,9 @@ COMMANDS = {
     "check": "keepalived track script: exit 0 only on the Sentinel-agreed master",
     "notify": "keepalived notify hook: log, record and demote a stale master",
     "watch": "service: re-evaluate the check on Sentinel events (faster failover)",
+    "status": "show this node: Redis, Sentinels, VIP, keepalived, check, transitions",
+    "doctor": "check the setup and say how to fix what is wrong",
+    "render": "write the keepalived instance and Sentinel snippet from the TOML",
 }
 
 
@@ -103,10 +106,18 @@ def _argparse(argv: list[str]):
     notify.add_argument("args", nargs="*", help="as keepalived passes them")
     sub.add_parser("watch", help=COMMANDS["watch"], description=COMMANDS["watch"])
     sub.add_parser("version", help="print the version")
+    status = sub.add_parser("status", help=COMMANDS["status"], description=COMMANDS["status"])
+    status.add_argument("--json", action="store_true", help="stable JSON (docs/admin.md)")
+    status.add_argument("--transitions", type=int, default=5, metavar="N",
+                        help="show the last N transitions (default 5)")  # fmt: skip
+    sub.add_parser("doctor", help=COMMANDS["doctor"], description=COMMANDS["doctor"])
+    render = sub.add_parser("render", help=COMMANDS["render"], description=COMMANDS["render"])
+    render.add_argument("--dry-run", action="store_true", help="show a diff, write nothing")
     args = parser.parse_args(argv)
     if not args.command:
         raise UsageError(f"no command given: choose one of {', '.join(COMMANDS)} (see --help)")
-    return args.command, args.config, getattr(args, "args", [])
+    # notify gets its positional arguments; the admin commands get their parsed options.
+    return args.command, args.config, getattr(args, "args", args)
 
 
 def _load_config(cli_value: str | None):
@@ -128,6 +139,18 @@ def _run(command: str, config, logger, rest: list[str]) -> int:
         from sentinel_vip import watch
 
         return watch.run(config, logger)
+    if command == "status":
+        from sentinel_vip import status
+
+        return status.run(config, as_json=rest.json, transitions=max(0, rest.transitions))
+    if command == "doctor":
+        from sentinel_vip import doctor
+
+        return doctor.run(config)
+    if command == "render":
+        from sentinel_vip import render
+
+        return render.run(config, dry_run=rest.dry_run)
     raise UsageError(f"unknown command {command!r}")
 
 

@@ -101,6 +101,15 @@ def keepalived_text(values: dict, template: str = render_templates.KEEPALIVED) -
     return "".join(out)
 
 
+def generated(text: str) -> str:
+    """The shipped text's 'EDIT here' remarks turned into 'set in the TOML' ones."""
+    text = text.replace(
+        '# Lines marked "EDIT" carry example values: set them for your network.',
+        "# The values of the lines marked (TOML) come from the file named above.",
+    )
+    return text.replace("# EDIT: ", "# (TOML) ")
+
+
 def _unicast_lines(values: dict) -> list:
     lines = []
     if values.get("unicast_src_ip"):
@@ -201,7 +210,7 @@ def outputs(config, exists=os.path.exists) -> list:
     result = [
         Output(
             config.keepalived_snippet,
-            head + keepalived_text(keepalived_values(config)),
+            head + generated(keepalived_text(keepalived_values(config))),
             (render_templates.KEEPALIVED,),
         )
     ]

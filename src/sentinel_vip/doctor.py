@@ -1,0 +1,256 @@
+"""``sentinel-vip doctor``: check what commonly breaks, say how to fix it.
+
+Gathers facts (Redis and the Sentinels over the network, keepalived's and Sentinel's files,
+users, interfaces, ``keepalived -t``), hands them to the pure checks in ``doctor_checks`` and
+prints one line per finding. Exit status: 0 when nothing failed (warnings allowed),
+ExitCode.PROBLEMS_FOUND otherwise. Every host path is in ``Host`` so tests can point it
+elsewhere.
+"""
+
+from __future__ import annotations
+
+import glob as globmod
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from sentinel_vip import doctor_checks as checks
+from sentinel_vip import doctor_files as files
+from sentinel_vip import history
+from sentinel_vip.deadline import Deadline
+from sentinel_vip.errors import ExitCode
+
+DEADLINE = 5.0
+KEEPALIVED_TEST_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Host:
+    """Where doctor looks on this machine; tests replace any of it."""
+
+    sys_class_net: str = "/sys/class/net"
+    static_network_globs: tuple = files.STATIC_NETWORK_GLOBS
+    keepalived: str = "keepalived"  # found on PATH, else /usr/sbin/keepalived
+
+    def keepalived_binary(self):
+        return shutil.which(self.keepalived) or (
+            "/usr/sbin/keepalived" if os.access("/usr/sbin/keepalived", os.X_OK) else None
+        )
+
+
+# -- gathering -----------------------------------------------------------------------------
+
+
+def redis_facts(endpoint, timeout: float) -> dict:
+    import redis
+
+    from sentinel_vip.endpoint import redis_client
+
+    facts = {"address": endpoint.label(), "error_kind": None, "error": None}
+    client = redis_client(endpoint, timeout)
+    try:
+        facts["info"] = client.info("replication")
+        try:
+            reply = client.config_get("min-replicas-to-write")
+            facts["min_replicas"] = int(reply.get("min-replicas-to-write", 0))
+        except (redis.ResponseError, ValueError):
+            facts["min_replicas"] = None
+    except redis.AuthenticationError:
+        facts["error_kind"] = "auth"
+    except redis.ResponseError as exc:
+        text = str(exc)
+        facts["error_kind"] = "auth" if "NOAUTH" in text or "WRONGPASS" in text else "protocol"
+        facts["error"] = text[:160]
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        facts["error_kind"] = "unreachable"
+        facts["error"] = f"unreachable: {str(exc)[:160]}"
+    finally:
+        client.close()
+    return facts
+
+
+def replicas_via_vip(config, timeout: float) -> list:
+    """Replicas (as one Sentinel knows them) whose master-host is the VIP."""
+    if not config.vip_address:
+        return []
+    import redis
+
+    from sentinel_vip.endpoint import redis_client
+
+    for endpoint in config.sentinels:
+        client = redis_client(endpoint, timeout)
+        try:
+            replies = client.execute_command("SENTINEL", "REPLICAS", config.master_name)
+        except (redis.RedisError, OSError):
+            continue
+        finally:
+            client.close()
+        found = []
+        for reply in replies or ():
+            fields = dict(zip(reply[::2], reply[1::2])) if isinstance(reply, list) else reply
+            if fields.get("master-host") == config.vip_address:
+                found.append(f"{fields.get('ip')}:{fields.get('port')}")
+        return found
+    return []
+
+
+def script_path_problems(path: str) -> list:
+    """keepalived refuses a script with any path component not root-owned or writable by
+    group/others (enable_script_security)."""
+    if not path:
+        return []
+    real = os.path.realpath(path)
+    problems = []
+    parts = real.split("/")
+    for depth in range(1, len(parts) + 1):
+        component = "/".join(parts[:depth]) or "/"
+        try:
+            info = os.stat(component)
+        except OSError as exc:
+            problems.append(f"{component}: {exc.strerror}")
+            break
+        if info.st_uid != 0:
+            problems.append(f"{component} is not owned by root")
+        if stat.S_IMODE(info.st_mode) & 0o022 and not (info.st_mode & stat.S_ISVTX):
+            problems.append(f"{component} is writable by group or others")
+    return problems
+
+
+def keepalived_test(binary: str, config_file: str) -> str:
+    """keepalived -t: 2.2.7 ends with SIGTERM even on a good config, so its verdict is its
+    output (empty = valid), not its exit status."""
+    try:
+        proc = subprocess.run(
+            [binary, "-t", "-f", config_file],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=KEEPALIVED_TEST_TIMEOUT,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"could not run keepalived -t: {exc}"
+    return (proc.stdout + proc.stderr).strip()
+
+
+def static_vip_files(globs, vip: str) -> list:
+    found = []
+    for pattern in globs:
+        for path in sorted(globmod.glob(pattern)):
+            text = files.read_text(path)
+            if text and files.mentions(text, vip):
+                found.append(path)
+    return found
+
+
+def host_facts(config, host: Host) -> dict:
+    from sentinel_vip.metrics import vip_held
+
+    binary = host.keepalived_binary()
+    blocks, read = files.parse_keepalived(config.keepalived_config_file)
+    script = ""
+    for block in blocks:
+        if block.keyword == "vrrp_script" and block.args[:1] == ["sentinel_vip_check"]:
+            value = block.value("script", "")
+            script = value.split()[0] if value else ""
+    try:
+        interfaces = set(os.listdir(host.sys_class_net))
+    except OSError:
+        interfaces = set()
+    users = set()
+    for block in blocks:
+        if block.keyword == "global_defs":
+            user = block.value("script_user")
+            if user:
+                users.add(user)
+    users.add("keepalived_script")
+    existing_users = set()
+    for user in users:
+        try:
+            pwd.getpwnam(user)
+            existing_users.add(user)
+        except KeyError:
+            pass
+    last = history.last_state(config.history_file, config.keepalived_instance)
+    return {
+        "installed": binary is not None,
+        "blocks": blocks,
+        "files": read,
+        "test_output": keepalived_test(binary, config.keepalived_config_file)
+        if binary and config.keepalived_config_file in read
+        else "",
+        "users": existing_users,
+        "interfaces": interfaces,
+        "script_path_problems": script_path_problems(script),
+        "vip_local": bool(vip_held(config.vip_address)),
+        "keepalived_state": last,
+        "static_vip_files": static_vip_files(host.static_network_globs, config.vip_address)
+        if config.vip_address
+        else [],
+    }
+
+
+def sentinel_confs(config) -> list:
+    confs = []
+    for path in config.sentinel_config_files:
+        text = files.read_text(path)
+        if text is not None:
+            confs.append(files.parse_sentinel_conf(path, text))
+    return confs
+
+
+def findings(config, host: Host = Host()) -> list:
+    from sentinel_vip.check import identity_of
+    from sentinel_vip.config import insecure_files
+    from sentinel_vip.sentinel import ask_sentinels, master_state
+
+    classify = identity_of(config).classify
+    deadline = Deadline(DEADLINE)
+    found = checks.config_parsed(config)
+    found += checks.secrets(list(insecure_files(config)))
+    found += checks.tls(config)
+    redis = redis_facts(config.redis, deadline.timeout(cap=2.0))
+    found += checks.redis(redis, config.vip_address)
+    answers = ask_sentinels(config.sentinels, config.master_name, deadline)
+    states = master_state(config.sentinels, config.master_name, deadline)
+    via_vip = replicas_via_vip(config, deadline.timeout(cap=2.0))
+    role = (redis.get("info") or {}).get("role")
+    found += checks.sentinels(config, answers, states, via_vip, classify, role)
+    found += checks.keepalived(config, host_facts(config, host))
+    found += checks.sentinel_files(config, sentinel_confs(config), classify)
+    return found
+
+
+# -- presentation -----------------------------------------------------------------------------
+
+
+def report(found: list) -> str:
+    width = max((len(f.item) for f in found), default=0)
+    lines = []
+    for f in found:
+        lines.append(
+            f"{f.status.upper() if f.status != 'ok' else 'ok':4}  {f.item:{width}}  {f.detail}"
+        )
+        if f.fix and f.status != checks.OK:
+            lines.append(f"{'':4}  {'':{width}}  fix: {f.fix}")
+    counts = {
+        s: sum(1 for f in found if f.status == s) for s in (checks.OK, checks.WARN, checks.FAIL)
+    }
+    lines.append(f"{counts['ok']} ok, {counts['warn']} warn, {counts['fail']} fail")
+    return "\n".join(lines) + "\n"
+
+
+def exit_code(found: list) -> int:
+    failed = any(f.status == checks.FAIL for f in found)
+    return int(ExitCode.PROBLEMS_FOUND if failed else ExitCode.OK)
+
+
+def run(config, host: Host = Host(), out=None) -> int:
+    out = out or sys.stdout
+    found = findings(config, host)
+    out.write(report(found))
+    return exit_code(found)

@@ -1,0 +1,542 @@
+"""doctor's checks: each a small function from gathered facts to Findings (no I/O here).
+
+A Finding says how bad (``ok``/``warn``/``fail``), what (``item``), what was seen
+(``detail``) and what to do (``fix``). ``doctor`` gathers the facts and prints the findings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sentinel_vip import doctor_files as files
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+
+
+@dataclass(frozen=True)
+class Finding:
+    status: str
+    item: str
+    detail: str
+    fix: str = ""
+
+
+# -- config and secrets ---------------------------------------------------------------------
+
+
+def config_parsed(config) -> list:
+    return [
+        Finding(
+            OK,
+            "config",
+            f"{config.path} parses: master_name={config.master_name},"
+            f" {len(config.sentinels)} Sentinels, agreement {config.agreement}",
+        )
+    ]
+
+
+def secrets(insecure: list) -> list:
+    if not insecure:
+        return [
+            Finding(
+                OK,
+                "secrets",
+                "config and password files readable only by root and keepalived_script",
+            )
+        ]
+    found = []
+    for message in insecure:
+        detail, _, fix = message.partition("; fix: ")
+        found.append(Finding(FAIL, "secrets", detail, fix))
+    return found
+
+
+def tls(config) -> list:
+    found = []
+    for name, settings in (("redis.tls", config.redis.tls), ("sentinel.tls", _stls(config))):
+        if settings is not None and settings.enabled and not settings.verify:
+            found.append(
+                Finding(
+                    WARN,
+                    name,
+                    "verify = false: certificates are not checked",
+                    f"set {name}.verify = true and ca_file",
+                )
+            )
+    return found
+
+
+def _stls(config):
+    return config.sentinels[0].tls if config.sentinels else None
+
+
+# -- the local Redis --------------------------------------------------------------------------
+
+
+def redis(facts: dict, vip: str) -> list:
+    """``facts``: {"address", "error_kind", "error", "info" (INFO replication), "min_replicas"}."""
+    address = facts["address"]
+    kind = facts.get("error_kind")
+    if kind == "auth":
+        return [
+            Finding(
+                FAIL,
+                "redis",
+                f"{address}: authentication refused",
+                "set redis.username / redis.password_file to the ACL user and"
+                " password Redis expects (requirepass or ACL)",
+            )
+        ]
+    if kind:
+        return [
+            Finding(
+                FAIL,
+                "redis",
+                f"{address}: {facts.get('error')}",
+                "start Redis, or fix redis.host / redis.port / redis.unix_socket",
+            )
+        ]
+    info = facts.get("info") or {}
+    role = info.get("role")
+    found = [Finding(OK, "redis", f"{address} answers, auth accepted, role {role}")]
+    if vip and role == "slave" and info.get("master_host") == vip:
+        found.append(
+            Finding(
+                FAIL,
+                "replication",
+                f"this replica follows the VIP {vip}",
+                "replicate from the master's own address: Sentinel then"
+                " reconfigures it (replicaof <master-ip> <port>)",
+            )
+        )
+    found.append(min_replicas(facts.get("min_replicas")))
+    return found
+
+
+def min_replicas(value) -> Finding:
+    item = "min-replicas"
+    if value is None:
+        return Finding(
+            WARN,
+            item,
+            "could not read min-replicas-to-write (CONFIG GET refused)",
+            "allow CONFIG GET for the check's user, or check redis.conf by hand",
+        )
+    if value == 0:
+        return Finding(
+            WARN,
+            item,
+            "min-replicas-to-write is 0: a master cut off from its"
+            " replicas keeps accepting writes that a failover will discard",
+            "set min-replicas-to-write 1 and min-replicas-max-lag 10 on every node",
+        )
+    return Finding(OK, item, f"min-replicas-to-write {value}: a cut-off master stops writes")
+
+
+# -- the Sentinels ------------------------------------------------------------------------------
+
+
+def sentinels(config, answers, states, replicas_via_vip: list, classify, local_role) -> list:
+    """Reachability, count, quorum, agreement and identity, from ask_sentinels/master_state."""
+    found = []
+    count = len(config.sentinels)
+    majority = count // 2 + 1
+    for answer in answers:
+        if not answer.answered:
+            found.append(
+                Finding(
+                    FAIL,
+                    "sentinel",
+                    f"{answer.address}: {answer.error}",
+                    "start it, or fix sentinel.addresses / its password",
+                )
+            )
+        elif answer.master is None:
+            found.append(
+                Finding(
+                    FAIL,
+                    "sentinel",
+                    f"{answer.address} does not monitor {config.master_name}",
+                    f"SENTINEL MONITOR {config.master_name} <master-ip> <port>"
+                    f" {majority} on it, or fix master_name",
+                )
+            )
+    reachable = sum(1 for a in answers if a.answered)
+    if reachable == count:
+        found.append(Finding(OK, "sentinels", f"all {count} answer"))
+    if count % 2 == 0:
+        found.append(
+            Finding(
+                WARN,
+                "sentinel count",
+                f"{count} Sentinels: an even count tolerates no more failures than one fewer",
+                "run an odd number (3 or 5) on independent hosts",
+            )
+        )
+    elif count < 3:
+        found.append(
+            Finding(
+                WARN,
+                "sentinel count",
+                f"{count} Sentinel: no failover if it fails",
+                "run 3 Sentinels on independent hosts",
+            )
+        )
+    else:
+        found.append(Finding(OK, "sentinel count", f"{count} (odd)"))
+    found.extend(_quorum(config, answers, states, count, majority))
+    found.extend(_agreement(config, answers, classify, local_role))
+    for address in replicas_via_vip:
+        found.append(
+            Finding(
+                FAIL,
+                "replication",
+                f"replica {address} follows the VIP",
+                "replicate from the master's own address",
+            )
+        )
+    return found
+
+
+def _quorum(config, answers, states, count: int, majority: int) -> list:
+    found = []
+    for answer, fields in zip(answers, states):
+        if not isinstance(fields, dict):
+            continue
+        quorum = int(fields.get("quorum", "0") or 0)
+        others = int(fields.get("num-other-sentinels", "0") or 0)
+        where = answer.address
+        if quorum > count:
+            found.append(
+                Finding(
+                    FAIL,
+                    "quorum",
+                    f"{where}: quorum {quorum} > {count} Sentinels: no failover can ever start",
+                    f"SENTINEL SET {config.master_name} quorum {majority}",
+                )
+            )
+        elif quorum < majority:
+            found.append(
+                Finding(
+                    WARN,
+                    "quorum",
+                    f"{where}: quorum {quorum} < majority"
+                    f" {majority}: a minority can mark the master down",
+                    f"SENTINEL SET {config.master_name} quorum {majority}",
+                )
+            )
+        if others + 1 != count:
+            found.append(
+                Finding(
+                    WARN,
+                    "sentinel peers",
+                    f"{where} knows {others} other Sentinels, the config lists {count}",
+                    "make sentinel.addresses list exactly the Sentinels"
+                    " monitoring this master (SENTINEL RESET to forget old"
+                    " ones)",
+                )
+            )
+    if not found and any(isinstance(s, dict) for s in states):
+        found.append(
+            Finding(
+                OK,
+                "quorum",
+                f"sane: between {majority} and {count}, every Sentinel sees the others",
+            )
+        )
+    return found
+
+
+def _agreement(config, answers, classify, local_role) -> list:
+    named = sorted({a.master for a in answers if a.answered and a.master is not None})
+    if not named:
+        return []
+    found = []
+    if len(named) > 1:
+        listed = ", ".join(f"{h}:{p}" for h, p in named)
+        found.append(
+            Finding(
+                FAIL,
+                "agreement",
+                f"the Sentinels name different masters: {listed}",
+                "wait for a failover to settle; a Sentinel that"
+                " keeps disagreeing is cut off or monitors another cluster",
+            )
+        )
+    else:
+        found.append(Finding(OK, "agreement", f"all name {named[0][0]}:{named[0][1]}"))
+    for host, port in named:
+        kind = classify(host, port)
+        if kind == "loopback":
+            found.append(
+                Finding(
+                    FAIL,
+                    "identity",
+                    f"a Sentinel monitors {host}:{port}, a"
+                    " loopback address every node would take for itself"
+                    " (Debian's stock sentinel.conf)",
+                    "SENTINEL REMOVE it and SENTINEL MONITOR the master's real address",
+                )
+            )
+        elif kind == "vip":
+            found.append(
+                Finding(
+                    FAIL,
+                    "identity",
+                    f"a Sentinel monitors the VIP {host}",
+                    "monitor the master's own address, not the VIP",
+                )
+            )
+        elif local_role == "master" and kind != "self" and len(named) == 1:
+            found.append(
+                Finding(
+                    FAIL,
+                    "identity",
+                    f"local Redis is master but the Sentinels"
+                    f" name {host}:{port}, which is not recognised as this node",
+                    "set node.addresses to the address Sentinel uses for this"
+                    " node (replica-announce-ip), or fix node.announce_port",
+                )
+            )
+        elif kind == "self":
+            found.append(Finding(OK, "identity", f"{host}:{port} is this node"))
+    return found
+
+
+# -- keepalived ----------------------------------------------------------------------------
+
+
+def keepalived(config, host: dict) -> list:
+    """``host``: facts gathered by doctor (installed, blocks, files, test_output, users,
+    interfaces, script_path_problems, vip_local, keepalived_state, static_vip_files)."""
+    if not host["installed"]:
+        return [Finding(FAIL, "keepalived", "not installed", "apt install keepalived")]
+    found = []
+    blocks, read = host["blocks"], host["files"]
+    main = config.keepalived_config_file
+    if main not in read:
+        return [
+            Finding(
+                FAIL,
+                "keepalived",
+                f"{main} not found",
+                "create it with global_defs and include /etc/keepalived/conf.d/*.conf"
+                " (see docs/admin.md)",
+            )
+        ]
+    if config.keepalived_snippet in read:
+        found.append(
+            Finding(OK, "keepalived include", f"{main} includes {config.keepalived_snippet}")
+        )
+    else:
+        found.append(
+            Finding(
+                FAIL,
+                "keepalived include",
+                f"{main} does not include {config.keepalived_snippet}",
+                f"add: include {config.keepalived_snippet}",
+            )
+        )
+    output = host["test_output"]
+    if output:
+        first = " | ".join(output.splitlines()[:3])
+        found.append(Finding(FAIL, "keepalived -t", first, "fix the lines it names"))
+    else:
+        found.append(Finding(OK, "keepalived -t", "config accepted"))
+    found.extend(_script_security(config, blocks, host))
+    found.extend(_instance(config, blocks, host))
+    return found
+
+
+def _script_security(config, blocks, host) -> list:
+    found = []
+    if files.global_option(blocks, "enable_script_security") is None:
+        found.append(
+            Finding(
+                WARN,
+                "script security",
+                "enable_script_security is not set: scripts run as root",
+                "add enable_script_security to global_defs",
+            )
+        )
+    user_opt = files.global_option(blocks, "script_user")
+    user = user_opt.args[0] if user_opt is not None and user_opt.args else "keepalived_script"
+    if user not in host["users"]:
+        found.append(
+            Finding(
+                FAIL,
+                "script user",
+                f"user {user} does not exist: keepalived refuses the scripts",
+                f"useradd -r -s /usr/sbin/nologin {user}",
+            )
+        )
+    else:
+        found.append(Finding(OK, "script user", f"{user} exists"))
+    for problem in host["script_path_problems"]:
+        found.append(
+            Finding(
+                FAIL,
+                "script path",
+                problem,
+                "chown root and chmod go-w every directory of the path",
+            )
+        )
+    return found
+
+
+def _instance(config, blocks, host) -> list:
+    name = config.keepalived_instance
+    ours = next((b for b in files.instances(blocks) if b.args[:1] == [name]), None)
+    if ours is None:
+        return [
+            Finding(
+                FAIL,
+                "vrrp_instance",
+                f"no vrrp_instance {name} in the keepalived config",
+                "sentinel-vip render, then include its file",
+            )
+        ]
+    found = []
+    iface = ours.value("interface")
+    if iface not in host["interfaces"]:
+        found.append(
+            Finding(
+                FAIL,
+                "interface",
+                f"{iface} (vrrp_instance {name}) does not exist on this host",
+                "set vip.interface and render again",
+            )
+        )
+    else:
+        found.append(Finding(OK, "interface", f"{iface} exists"))
+    if config.vip_interface and iface != config.vip_interface:
+        found.append(
+            Finding(
+                WARN,
+                "interface",
+                f"keepalived uses {iface}, vip.interface is {config.vip_interface}",
+                "sentinel-vip render",
+            )
+        )
+    weighted = files.weights_with_nopreempt(blocks, ours)
+    if weighted:
+        found.append(
+            Finding(
+                FAIL,
+                "nopreempt",
+                f"nopreempt with {', '.join(weighted)}: a better node never takes over",
+                "remove nopreempt",
+            )
+        )
+    clashes = files.vrid_clashes(blocks, name)
+    vrid = ours.value("virtual_router_id")
+    if clashes:
+        found.append(
+            Finding(
+                FAIL,
+                "virtual_router_id",
+                f"{vrid} also used by {', '.join(clashes)} on {iface}",
+                "give each instance its own keepalived.virtual_router_id",
+            )
+        )
+    else:
+        found.append(
+            Finding(
+                OK,
+                "virtual_router_id",
+                f"{vrid}, unique in this config;"
+                f" priority {ours.value('priority')} (must differ per node)",
+            )
+        )
+    found.extend(_static_vip(config, host))
+    return found
+
+
+def _static_vip(config, host) -> list:
+    vip = config.vip_address
+    if not vip:
+        return [Finding(WARN, "vip", "vip.address is empty", "set vip.address")]
+    found = []
+    for path in host["static_vip_files"]:
+        found.append(
+            Finding(
+                FAIL,
+                "static vip",
+                f"{path} configures {vip}: two nodes could hold it",
+                f"remove {vip} from {path}; keepalived adds it",
+            )
+        )
+    if host["vip_local"] and host["keepalived_state"] != "MASTER":
+        found.append(
+            Finding(
+                WARN,
+                "static vip",
+                f"{vip} is on this host but keepalived's"
+                f" last state is {host['keepalived_state'] or 'unknown'}",
+                f"if keepalived is not MASTER here: ip addr del {vip}/<prefix> dev <interface>",
+            )
+        )
+    if not found:
+        found.append(Finding(OK, "static vip", f"{vip} is not configured outside keepalived"))
+    return found
+
+
+# -- Sentinel's config files -------------------------------------------------------------------
+
+
+def sentinel_files(config, confs: list, classify) -> list:
+    if not confs:
+        return [
+            Finding(
+                WARN,
+                "sentinel.conf",
+                f"no Sentinel config on this node ({', '.join(config.sentinel_config_files)})",
+                "fine when the Sentinels run elsewhere; else set sentinel.config_files",
+            )
+        ]
+    found = []
+    for conf in confs:
+        for included, name in conf.included_monitors:
+            found.append(
+                Finding(
+                    FAIL,
+                    "sentinel.conf",
+                    f"sentinel monitor {name} in included"
+                    f" {included}: Sentinel copies it into {conf.path} and the next"
+                    " start fails (Duplicate master name)",
+                    "move it out; declare masters with SENTINEL MONITOR",
+                )
+            )
+        for name, host, port, _quorum in conf.monitors:
+            if name == config.master_name and classify(host, _port(port)) == "loopback":
+                found.append(
+                    Finding(
+                        FAIL,
+                        "sentinel.conf",
+                        f"{conf.path} monitors {name} at {host} (Debian's stock line)",
+                        f"SENTINEL REMOVE {name}, then SENTINEL MONITOR {name}"
+                        " <master-ip> <port> <quorum>",
+                    )
+                )
+        snippet = [i for i in conf.includes if i.endswith("sentinel-vip-sentinel.conf")]
+        if config.sentinel_snippet and config.sentinel_snippet not in conf.includes:
+            snippet = []
+        if snippet:
+            found.append(Finding(OK, "sentinel snippet", f"{conf.path} includes {snippet[0]}"))
+        else:
+            found.append(
+                Finding(
+                    WARN,
+                    "sentinel snippet",
+                    f"{conf.path} does not include sentinel-vip-sentinel.conf",
+                    f"add: include {conf.path.rsplit('/', 1)[0]}/sentinel-vip-sentinel.conf",
+                )
+            )
+    return found
+
+
+def _port(text) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 0

@@ -1,0 +1,198 @@
+"""Parsers for the files doctor reads: keepalived's config tree and Sentinel's config.
+
+Pure text in, plain data out (file reading is injected), so every rule is tested with a
+string. keepalived's syntax: ``keyword args...`` lines, ``{ }`` blocks, ``#`` and ``!``
+comments, ``include GLOB`` anywhere; good enough to find instances, scripts and options.
+"""
+
+from __future__ import annotations
+
+import glob as globmod
+import os
+import shlex
+from dataclasses import dataclass, field
+
+MAX_INCLUDE_DEPTH = 8
+
+
+@dataclass
+class Block:
+    keyword: str
+    args: list
+    children: list = field(default_factory=list)
+    source: str = ""
+
+    def find(self, keyword: str) -> list:
+        return [c for c in self.children if c.keyword == keyword]
+
+    def first(self, keyword: str):
+        found = self.find(keyword)
+        return found[0] if found else None
+
+    def value(self, keyword: str, default=None):
+        found = self.first(keyword)
+        return found.args[0] if found is not None and found.args else default
+
+
+def _tokens(line: str) -> list:
+    for mark in ("#", "!"):
+        line = line.split(mark, 1)[0]
+    line = line.replace("{", " { ").replace("}", " } ")
+    try:
+        return shlex.split(line)
+    except ValueError:
+        return line.split()
+
+
+def read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read(1 << 20)
+    except OSError:
+        return None
+
+
+def parse_keepalived(path: str, read=read_text, expand=None, depth: int = 0):
+    """(top-level blocks, files read in order) for ``path`` and everything it includes."""
+    expand = expand or (lambda pattern: sorted(globmod.glob(pattern)))
+    files: list = []
+    root = Block("<root>", [])
+    _parse_into(path, root, files, read, expand, depth)
+    return root.children, files
+
+
+def _parse_into(path, root, files, read, expand, depth) -> None:
+    text = read(path)
+    if text is None or depth > MAX_INCLUDE_DEPTH:
+        return
+    files.append(path)
+    stack = [root]
+    for line in text.splitlines():
+        tokens = _tokens(line)
+        while tokens:
+            if tokens[0] == "}":
+                if len(stack) > 1:
+                    stack.pop()
+                tokens = tokens[1:]
+                continue
+            if tokens[0] == "include" and len(tokens) >= 2:
+                pattern = tokens[1]
+                if not os.path.isabs(pattern):
+                    pattern = os.path.join(os.path.dirname(path), pattern)
+                for included in expand(pattern):
+                    _parse_into(included, stack[-1], files, read, expand, depth + 1)
+                tokens = tokens[2:]
+                continue
+            if "{" in tokens:
+                at = tokens.index("{")
+                block = Block(tokens[0], tokens[1:at], source=path)
+                stack[-1].children.append(block)
+                stack.append(block)
+                tokens = tokens[at + 1 :]
+                continue
+            if "}" in tokens:
+                at = tokens.index("}")
+                stack[-1].children.append(Block(tokens[0], tokens[1:at], source=path))
+                tokens = tokens[at:]
+                continue
+            stack[-1].children.append(Block(tokens[0], tokens[1:], source=path))
+            tokens = []
+
+
+def instances(blocks: list) -> list:
+    return [b for b in blocks if b.keyword == "vrrp_instance"]
+
+
+def vrid_clashes(blocks: list, name: str) -> list:
+    """Other vrrp_instance names sharing our virtual_router_id on the same interface."""
+    ours = next((b for b in instances(blocks) if b.args[:1] == [name]), None)
+    if ours is None:
+        return []
+    vrid, iface = ours.value("virtual_router_id"), ours.value("interface")
+    return [
+        b.args[0] if b.args else "?"
+        for b in instances(blocks)
+        if b is not ours and b.value("virtual_router_id") == vrid and b.value("interface") == iface
+    ]
+
+
+def weights_with_nopreempt(blocks: list, instance: Block) -> list:
+    """Tracked scripts/files with a non-zero weight in an instance that has ``nopreempt``:
+    a better node then never takes over (keepalived #2379)."""
+    if instance.first("nopreempt") is None:
+        return []
+    scripts = {b.args[0]: b for b in blocks if b.keyword == "vrrp_script" and b.args}
+    weighted = []
+    for track in instance.find("track_script"):
+        for entry in track.children:
+            weight = entry.args[1] if entry.args[:1] == ["weight"] and len(entry.args) > 1 else None
+            if weight is None and entry.keyword in scripts:
+                weight = scripts[entry.keyword].value("weight", "0")
+            if weight not in (None, "0"):
+                weighted.append(f"{entry.keyword} weight {weight}")
+    return weighted
+
+
+def global_option(blocks: list, keyword: str):
+    for block in blocks:
+        if block.keyword == "global_defs":
+            found = block.first(keyword)
+            if found is not None:
+                return found
+    return None
+
+
+# -- Sentinel config --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SentinelConf:
+    path: str
+    includes: tuple  # paths named by `include`
+    monitors: tuple  # (name, host, port, quorum) from the main file
+    included_monitors: tuple  # (included path, name) for `sentinel monitor` in included files
+
+
+def _monitor_lines(text: str) -> list:
+    found = []
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 6 and words[0].lower() == "sentinel" and words[1].lower() == "monitor":
+            found.append((words[2], words[3], words[4], words[5]))
+    return found
+
+
+def parse_sentinel_conf(path: str, text: str, read=read_text) -> SentinelConf:
+    includes = []
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) == 2 and words[0].lower() == "include":
+            includes.append(words[1].strip('"'))
+    included_monitors = []
+    for included in includes:
+        for monitor in _monitor_lines(read(included) or ""):
+            included_monitors.append((included, monitor[0]))
+    return SentinelConf(
+        path, tuple(includes), tuple(_monitor_lines(text)), tuple(included_monitors)
+    )
+
+
+def mentions(text: str, address: str) -> bool:
+    """Does a network config text name ``address`` as a whole token (10.0.0.1 not 10.0.0.10)?"""
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0]
+        for sep in "=,;/\"'[]":
+            line = line.replace(sep, " ")
+        if address in line.split():
+            return True
+    return False
+
+
+STATIC_NETWORK_GLOBS = (
+    "/etc/network/interfaces",
+    "/etc/network/interfaces.d/*",
+    "/etc/netplan/*.yaml",
+    "/etc/systemd/network/*.network",
+    "/etc/NetworkManager/system-connections/*",
+    "/etc/sysconfig/network-scripts/ifcfg-*",
+)

@@ -63,17 +63,24 @@ def plan_demotion(
             f"sentinel master state read from {confirmed} sentinels need={agreement}:"
             " cannot rule out a running failover"
         )
-    busy = _busy_flags(master_states)
+    host, port = _split(leader)
+    busy = _busy_flags(master_states, host, port)
     if busy:
         return Skip(f"sentinel busy flags={','.join(sorted(busy))}")
-    host, port = _split(leader)
     return Demotion(host, port, f"sentinels name {leader} need={agreement} {t.describe()}")
 
 
-def _busy_flags(master_states) -> set:
+def _busy_flags(master_states, host: str, port: int) -> set:
+    """Flags that make the target unsafe to follow: a failover or a down state *of the master
+    we would replicate from*. A Sentinel still finishing the failover away from this node
+    reports it about the old master (us); that one is not a reason to wait, since Sentinel
+    will point us at the same target."""
     busy: set = set()
     for state in master_states:
         if not isinstance(state, dict):
+            continue
+        about = (state.get("ip"), state.get("port"))
+        if about != (None, None) and about != (host, str(port)):
             continue
         flags = set(str(state.get("flags", "")).split(","))
         busy |= flags & BUSY_FLAGS
@@ -109,6 +116,10 @@ def demote_to(endpoint, host: str, port: int, timeout: float) -> DemotionResult:
         pipe.execute_command("CONFIG", "REWRITE")
         pipe.execute_command("CLIENT", "KILL", "TYPE", "normal")
         results = pipe.execute(raise_on_error=False)
+        # A replica whose writes are paused (see fence) would not apply the new master's
+        # replication stream. Separate from the transaction: Redis < 6.2 lacks UNPAUSE.
+        with contextlib.suppress(redis_py.RedisError):
+            client.execute_command("CLIENT", "UNPAUSE")
     except redis_py.RedisError as exc:
         return DemotionResult(False, f"demotion failed: {_one_line(exc)}")
     finally:

@@ -12,14 +12,19 @@ from __future__ import annotations
 import queue
 import threading
 
-from sentinel_vip import check
+from sentinel_vip import check, fence
+from sentinel_vip.deadline import Deadline
 from sentinel_vip.errors import Terminated
 
 CHANNELS = (
     "+switch-master", "+failover-end", "+failover-end-for-timeout", "+odown", "-odown",
     "+sdown", "-sdown", "+convert-to-slave", "+role-change", "-role-change",
     "+config-update-from", "+promoted-slave", "+reset-master",
+    *sorted(fence.FENCE_CHANNELS | fence.UNFENCE_CHANNELS),
 )  # fmt: skip
+# Long enough to cover a failover from +try-failover to our demotion by notify (~2 s);
+# if the failover stalls, writes resume when it expires.
+FENCE_PAUSE_MS = 10_000
 RECONNECTED = "(re)connected"
 
 
@@ -73,6 +78,7 @@ def run(config, logger) -> int:
     logger.log("info", "watch_start", sentinels=len(config.sentinels),
                reconcile=config.watch_reconcile_interval)  # fmt: skip
     link: dict = {}  # sentinel -> last connection event, so a dead Sentinel logs once
+    classify = check.identity_of(config).classify
     try:
         check.evaluate(config, logger)
         while True:
@@ -88,6 +94,12 @@ def run(config, logger) -> int:
                 level = "warning" if channel == "-connection" else "info"
                 logger.log(level, "sentinel_event", sentinel=sentinel, channel=channel,
                            data=data or None)  # fmt: skip
+                action = fence.action_for(channel, config.master_name, data, classify)
+                if action is not None:
+                    done = fence.apply(
+                        config.redis, action, FENCE_PAUSE_MS, Deadline(config.check_deadline)
+                    )
+                    logger.log("warning", "fence", action=action, result=done, channel=channel)
             check.evaluate(config, logger)
     except Terminated:
         pass

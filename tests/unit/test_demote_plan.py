@@ -10,7 +10,7 @@ OTHER = ("10.0.0.2", 6379)
 KINDS = {ME: "self", OTHER: "other", ("10.0.0.100", 6379): "vip"}
 MASTER = RedisFacts(True, "master", None, None)
 REPLICA = RedisFacts(True, "slave", None, None)
-CALM = ({"flags": "master", "failover-state": "none"},) * 3
+CALM = ({"flags": "master", "failover-state": "none", "ip": "10.0.0.2", "port": "6379"},) * 3
 
 
 def classify(host, port):
@@ -71,9 +71,19 @@ def test_vip_named_is_not_a_target():
 @pytest.mark.parametrize(
     "state",
     [{"flags": "master,failover_in_progress"}, {"flags": "master,s_down"},
-     {"flags": "master", "failover-state": "wait_promotion"}],
+     {"flags": "master", "failover-state": "wait_promotion"},
+     {"flags": "master,o_down", "ip": "10.0.0.2", "port": "6379"}],
 )  # fmt: skip
 def test_never_fights_a_running_failover(state):
     p = plan(states=(state, CALM[0], CALM[0]))
     assert isinstance(p, Skip)
     assert "busy" in p.reason
+
+
+def test_a_sentinel_finishing_the_failover_away_from_us_does_not_block():
+    """The leader still describes the old master (us) with failover_in_progress while the
+    others already name the new one; Sentinel will point us at that same new master."""
+    leader = {"flags": "master,failover_in_progress", "ip": "10.0.0.1", "port": "6379"}
+    p = plan(states=(leader, CALM[0], CALM[0]))
+    assert isinstance(p, Demotion)
+    assert (p.host, p.port) == OTHER

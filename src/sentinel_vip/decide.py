@@ -37,6 +37,9 @@ class Tally(Record):
     kinds: dict  # "ip:port" -> classification
     answered: int  # Sentinels that named some address
     total: int
+    # Why the silent ones were silent ("auth", "tls", "unreachable", "protocol"): without it
+    # a Sentinel ACL or certificate mistake reads like a network outage.
+    failures: Counter = Counter()
 
     def count(self, kind: str) -> int:
         return sum(n for addr, n in self.named.items() if self.kinds[addr] == kind)
@@ -53,6 +56,8 @@ class Tally(Record):
     def describe(self) -> str:
         parts = [f"{addr}={n}" for addr, n in sorted(self.named.items())]
         parts.append(f"silent={self.total - self.answered}")
+        if self.failures:
+            parts.append(f"({','.join(f'{k}={n}' for k, n in sorted(self.failures.items()))})")
         return " ".join(parts)
 
 
@@ -63,7 +68,10 @@ def address_label(host: str, port: int) -> str:
 def tally(answers: Sequence, classify: Classify) -> Tally:
     named: Counter = Counter()
     kinds: dict = {}
+    failures: Counter = Counter()
     for answer in answers:
+        if not answer.answered and answer.error_kind:
+            failures[answer.error_kind] += 1
         if not answer.answered or answer.master is None:
             continue
         host, port = answer.master
@@ -71,7 +79,7 @@ def tally(answers: Sequence, classify: Classify) -> Tally:
         named[label] += 1
         if label not in kinds:
             kinds[label] = classify(host, port)
-    return Tally(named, kinds, sum(named.values()), len(answers))
+    return Tally(named, kinds, sum(named.values()), len(answers), failures)
 
 
 def settled(answers: Sequence, policy: Policy, classify: Classify) -> bool:

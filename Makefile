@@ -110,6 +110,7 @@ FORCE:
 -include packaging/packaging.mk
 -include tests/e2e/e2e.mk
 -include tests/hardening/hardening.mk
+-include bench/bench.mk
 
 # Declared after the includes so their TEST_TARGETS += ... are part of it.
 test: $(TEST_TARGETS)

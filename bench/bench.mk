@@ -1,0 +1,27 @@
+# Benchmarks, included by the Makefile (`-include bench/bench.mk`). Not part of `make test`:
+# they measure, they do not pass or fail on figures.
+#
+#   make bench            every target in BENCH_TARGETS, in order
+#   make bench-failover   classic how-to vs sentinel-vip, kill -9 of the master, on the
+#                         three-node namespace cluster (root, ~10 min); bench/failover.py
+#                         BENCH_FAILOVER_ARGS=--quick for one repetition each
+#
+# Each benchmark adds itself: BENCH_TARGETS += bench-NAME. `bench` expands the list in its
+# recipe, so additions anywhere in this file (or later includes) count.
+
+BENCH_FAILOVER_ARGS ?=
+BENCH_TARGETS += bench-failover
+
+.PHONY: bench bench-failover bench-root
+
+bench:
+	$(MAKE) --no-print-directory $(BENCH_TARGETS)
+
+bench-root:
+	@if [ "$$(id -u)" -ne 0 ]; then \
+	    echo "error: make bench-failover needs root (network namespaces, keepalived): run it as root" >&2; \
+	    exit 1; fi
+
+# The pyz built from this tree is what gets measured (copied to a root-owned directory).
+bench-failover: bench-root $(PYZ)
+	$(SYSTEM_PYTHON) bench/failover.py --pyz $(abspath $(PYZ)) $(BENCH_FAILOVER_ARGS)

@@ -1,0 +1,438 @@
+#!/usr/bin/env python3
+"""Failover benchmark: the classic keepalived how-to vs sentinel-vip, kill -9 of the master.
+
+On the three-node namespace cluster of tests/e2e (redis-server + redis-sentinel + keepalived
+per node, a client writing through the VIP), each repetition starts a fresh cluster, waits
+until the VIP is on n1 and writes are acknowledged, waits a random part of the setup's check
+interval (so the kill does not always land at the same phase of keepalived's polling), kills
+n1's redis-server with SIGKILL and samples until the VIP is on the new master only, plus a
+short tail. The setups alternate rep by rep so both see the same machine load:
+
+  classic       ClassicProfile: bash ``redis-cli info replication | grep role:master``,
+                interval 30, weight 50, fall 2, rise 2, every node BACKUP priority 100
+  sentinel_vip  SentinelVipProfile: the shipped keepalived snippet, the built pyz (or the
+                installed /usr/sbin/sentinel-vip) and ``sentinel-vip watch`` on every node
+  custom        (only with --snippet PATH) sentinel-vip with a modified snippet copy
+
+Figures are seconds after the kill: Sentinel's first ``+switch-master`` (any Sentinel's
+pub/sub), the VIP on the new master, the first acknowledged write through the VIP; failed
+write attempts; seconds the VIP sat on a node Sentinel's majority does not name, on a replica
+while a master exists, and on no node. Prints median/min/max per setup and writes
+bench/results/failover/<UTC time>.json and latest.json. Needs root. Not a test: it measures.
+
+    bench/failover.py [--reps 5] [--quick] [--setups classic,sentinel_vip] [--snippet PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from e2e.cluster import Cluster, ClusterError  # noqa: E402
+from e2e.profiles import ClassicProfile, SentinelVipProfile  # noqa: E402
+from e2e.timeline import analyse, majority_master  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "failover"
+BIN_DIR = "/run/svip-bench-bin"  # root-owned: enable_script_security refuses writable paths
+INSTALLED = "/usr/sbin/sentinel-vip"
+# Our own cluster name, subnet and VRRP router id: e2e scenarios may run at the same time.
+PREFIX, SUBNET, VRID = "svbench", "10.88.0", 188
+SAMPLE_INTERVAL = 0.05  # node samples: VIP holder, Redis role, local Sentinel's master
+TAIL = 2.0  # seconds observed after the VIP settled, to catch a flap
+
+# (key, label) in table order; every value is seconds after the kill unless said otherwise.
+METRICS = (
+    ("switch_event_s", "+switch-master (first Sentinel)"),
+    ("vip_on_new_s", "VIP on the new master"),
+    ("vip_after_switch_s", "  VIP after +switch-master"),
+    ("first_ack_s", "first acknowledged write"),
+    ("writes_failed", "failed write attempts (count)"),
+    ("vip_off_master_s", "VIP on a node Sentinel does not name"),
+    ("vip_on_replica_s", "VIP on a replica while a master exists"),
+    ("no_vip_s", "VIP on no node"),
+)
+
+
+# ---------------------------------------------------------------------------- pure analysis
+
+
+def vip_on_replica_seconds(records, fault_at: float, addrs: dict) -> float:
+    """Seconds after ``fault_at`` during which a VIP holder's Redis said ``role:slave`` while
+    the node Sentinel's majority names answered ``role:master``."""
+    latest: dict = {}
+    total, last_t = 0.0, None
+    for r in sorted((r for r in records if "vip" in r), key=lambda r: r["t"]):
+        if last_t is not None and last_t >= fault_at:
+            master = majority_master({n: s.get("sm") for n, s in latest.items()}, addrs)
+            master_up = master is not None and latest[master].get("role") == "master"
+            on_replica = any(s.get("vip") and s.get("role") == "slave" for s in latest.values())
+            if master_up and on_replica:
+                total += r["t"] - last_t
+        latest[r["n"]] = r
+        last_t = r["t"]
+    return round(total, 3)
+
+
+def first_log_after(lines, after: float, pattern: str) -> Optional[float]:
+    """Time of the first syslog line (monotonic, text) after ``after`` matching ``pattern``."""
+    rx = re.compile(pattern)
+    for t, line in lines:
+        if t >= after and rx.search(line):
+            return t
+    return None
+
+
+def rep_figures(records, fault_at: float, addrs: dict) -> dict:
+    """The benchmark's figures for one repetition, from the sampler's records."""
+    tl = analyse(records, fault_at, "n1", addrs)
+    f = tl.figures()
+    switch = f["switch_event_s"]
+    return {
+        "new": f["new"],
+        "sentinel_majority_s": f["sentinel_switch_s"],
+        "switch_event_s": switch,
+        "vip_on_new_s": f["vip_on_new_s"],
+        "vip_after_switch_s": (
+            None
+            if switch is None or f["vip_on_new_s"] is None
+            else round(f["vip_on_new_s"] - switch, 3)
+        ),
+        "first_ack_s": f["first_ack_s"],
+        "first_ack_by_new": f["first_ack_s"] is not None
+        and f["first_ack_s"] == f["first_ack_new_s"],
+        "writes_failed": f["writes_failed"],
+        "writes_acked": f["writes_acked"],
+        "acked_by": f["acked_by"],
+        "vip_off_master_s": f["vip_off_master_s"],
+        "vip_on_replica_s": vip_on_replica_seconds(records, fault_at, addrs),
+        "no_vip_s": f["no_vip_s"],
+        "dual_vip_windows": f["dual_vip_windows"],
+        "observed_s": f["observed_s"],
+    }
+
+
+def summarize(reps: list) -> dict:
+    """metric -> {median, min, max, n} over the repetitions that have a value."""
+    out = {}
+    for key, _ in METRICS:
+        values = [r[key] for r in reps if r.get(key) is not None]
+        out[key] = (
+            {
+                "median": round(statistics.median(values), 3),
+                "min": min(values),
+                "max": max(values),
+                "n": len(values),
+            }
+            if values
+            else {"median": None, "min": None, "max": None, "n": 0}
+        )
+    return out
+
+
+def goals(reps: list, summary: dict, down_after_ms: int) -> dict:
+    """The issue's three goals for one setup; each with its figure and verdict."""
+    ack_limit = round(down_after_ms / 1000 + 2, 3)
+    switch = summary["vip_after_switch_s"]["median"]
+    acks = [r.get("first_ack_s") for r in reps]
+    worst_ack = None if None in acks or not acks else max(acks)
+    replica = [r.get("vip_on_replica_s") for r in reps]
+    return {
+        "vip_within_1s_of_switch_median": {
+            "figure": switch,
+            "limit": 1.0,
+            "met": switch is not None and switch <= 1.0,
+        },
+        "first_ack_within_down_after_plus_2s_every_rep": {
+            "figure": worst_ack,
+            "median": summary["first_ack_s"]["median"],
+            "limit": ack_limit,
+            "met": worst_ack is not None and worst_ack <= ack_limit,
+        },
+        "vip_never_on_replica_while_master_exists": {
+            "figure": None if None in replica else max(replica, default=None),
+            "limit": 0.0,
+            "met": bool(replica) and None not in replica and max(replica) == 0.0,
+        },
+    }
+
+
+def table(results: dict) -> str:
+    """Plain-text table: one row per metric, median [min-max] per setup."""
+    names = list(results)
+    width = max(len(label) for _, label in METRICS) + 2
+    head = "metric (s after kill -9)".ljust(width) + "".join(f"{n:>26}" for n in names)
+    rows = [head, "-" * len(head)]
+    for key, label in METRICS:
+        cells = []
+        for name in names:
+            s = results[name]["summary"][key]
+            if s["median"] is None:
+                cells.append(f"{'-':>26}")
+                continue
+            fmt = "{:g}" if key == "writes_failed" else "{:.2f}"
+            lo, mid, hi = (fmt.format(s[k]) for k in ("min", "median", "max"))
+            cells.append(f"{mid + ' [' + lo + '-' + hi + ']':>26}")
+        rows.append(label.ljust(width) + "".join(cells))
+    ok = "  ".join(f"{n}: {results[n]['ok_reps']}/{results[n]['reps_asked']}" for n in names)
+    rows.append(f"median [min-max]; reps completed  {ok}")
+    return "\n".join(rows)
+
+
+# ---------------------------------------------------------------------------- running
+
+
+def loadavg() -> list:
+    with open("/proc/loadavg", encoding="ascii") as fh:
+        return [float(x) for x in fh.read().split()[:3]]
+
+
+def install_binary(source: str) -> str:
+    """Copy the pyz into a root-owned directory, as keepalived's script security demands."""
+    os.makedirs(BIN_DIR, mode=0o755, exist_ok=True)
+    os.chmod(BIN_DIR, 0o755)  # noqa: S103 -- keepalived runs it: root-owned, not writable by others
+    target = os.path.join(BIN_DIR, "sentinel-vip")
+    shutil.copyfile(source, target + ".new")
+    os.chmod(target + ".new", 0o755)  # noqa: S103 -- an executable, root-owned
+    os.replace(target + ".new", target)
+    return target
+
+
+def sha256(path: str) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
+def profile_for(setup: str, binary: str, snippet: str):
+    if setup == "classic":
+        return ClassicProfile(), 30.0
+    if setup == "sentinel_vip":
+        return SentinelVipProfile(binary=binary), 1.0
+    if setup == "custom":
+        return SentinelVipProfile(binary=binary, snippet=snippet, name="custom"), 1.0
+    raise ValueError(setup)
+
+
+def followed(addrs: dict):
+    """Sampler predicate: the VIP is on the Sentinel majority's new master, and only there."""
+
+    def moved(state):
+        master = majority_master(state.sentinel_views(), addrs)
+        return master if master not in (None, "n1") and state.vip_holders() == [master] else None
+
+    return moved
+
+
+def run_rep(setup: str, profile, interval: float, args, rng: random.Random) -> dict:
+    """One fresh cluster, one kill -9 of the master; the figures (or the error)."""
+    started = time.monotonic()
+    load_before = loadavg()
+    cluster = Cluster(
+        profile, prefix=PREFIX, subnet=SUBNET, vrid=VRID, down_after_ms=args.down_after_ms
+    )
+    try:
+        cluster.start()
+        addrs = {n: node.redis_addr for n, node in cluster.nodes.items()}
+        # Classic: the VIP reaches n1 only after n2/n3's checks failed `fall` times.
+        cluster.wait_for(lambda: cluster.vip_holders() == ["n1"], 3 * interval + 60, "VIP on n1")
+        with cluster.sampler(interval=SAMPLE_INTERVAL) as sampler:
+            sampler.wait_for_writes(10, 30)
+            phase = rng.uniform(0, interval)
+            time.sleep(phase)  # the kill's phase in the check interval, deliberately random
+            sampler.wait_until(lambda st: st.vip_holders() == ["n1"], 5, "VIP still on n1")
+            killed_at = cluster.kill_redis("n1")
+            # Worst case: fall and rise each take (count + 1) intervals after Sentinel's switch.
+            budget = 3 * interval + args.down_after_ms / 1000 + 30
+            sampler.wait_until(followed(addrs), budget, "VIP on the new master only")
+            sampler.wait_for_writes(10, 20)
+            tail_end = time.monotonic() + TAIL
+            sampler.wait_until(lambda _st: time.monotonic() >= tail_end, TAIL + 1, "tail")
+        records = sampler.snapshot()
+        figures = rep_figures(records, killed_at, addrs)
+        new = figures["new"]
+        svip_log = cluster.syslog.get(new, []) if new else []
+        # Where the time goes on the new master (sentinel-vip only): the watcher's first
+        # +switch-master and the check verdict turning ok (the track file written "1").
+        figures["watch_event_s"] = _rel(
+            first_log_after(svip_log, killed_at, r"event=sentinel_event .*\+switch-master"),
+            killed_at,
+        )
+        figures["verdict_ok_s"] = _rel(
+            first_log_after(svip_log, killed_at, r"event=check verdict=ok"), killed_at
+        )
+        figures["kill_phase_s"] = round(phase, 3)
+        if args.keep:
+            cluster.keep_dir = True
+        return figures | {
+            "ok": True,
+            "load_before": load_before,
+            "load_after": loadavg(),
+            "rep_s": round(time.monotonic() - started, 1),
+        }
+    except ClusterError as exc:
+        cluster.keep_dir = True
+        return {
+            "ok": False,
+            "error": str(exc),
+            "load_before": load_before,
+            "rep_s": round(time.monotonic() - started, 1),
+        }
+    finally:
+        cluster.stop()
+
+
+def _rel(t: Optional[float], origin: float) -> Optional[float]:
+    return None if t is None else round(t - origin, 3)
+
+
+def git_describe() -> dict:
+    def git(*argv):
+        res = subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True)
+        return res.stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=5, help="repetitions per setup (5)")
+    parser.add_argument("--quick", action="store_true", help="one repetition (development)")
+    parser.add_argument(
+        "--setups",
+        default="classic,sentinel_vip",
+        help="comma-separated: classic, sentinel_vip, custom",
+    )
+    parser.add_argument("--snippet", default="", help="keepalived snippet for the custom setup")
+    parser.add_argument(
+        "--pyz",
+        default=os.environ.get("SENTINEL_VIP_PYZ", "") or str(ROOT / "dist" / "sentinel-vip.pyz"),
+    )
+    parser.add_argument(
+        "--binary",
+        default="",
+        help=f"run this installed sentinel-vip (e.g. {INSTALLED}) instead of a copy of the pyz",
+    )
+    parser.add_argument(
+        "--down-after-ms",
+        type=int,
+        default=2000,
+        help="Sentinel down-after-milliseconds, same for every setup",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="kill-phase seed (random)")
+    parser.add_argument("--keep", action="store_true", help="keep every cluster's logs")
+    parser.add_argument("--name", default="", help="result file name (default: UTC time)")
+    args = parser.parse_args(argv)
+    reps = 1 if args.quick else args.reps
+    setups = [s for s in args.setups.split(",") if s]
+    unknown = set(setups) - {"classic", "sentinel_vip", "custom"}
+    if unknown or ("custom" in setups) != bool(args.snippet):
+        parser.error("--setups: classic, sentinel_vip, and custom exactly when --snippet is given")
+    if os.geteuid() != 0:
+        print(
+            "bench: error: needs root (network namespaces, keepalived): run `sudo make bench`",
+            file=sys.stderr,
+        )
+        return 1
+    if args.binary:
+        binary, artefact = args.binary, args.binary
+    elif os.path.isfile(args.pyz):
+        binary, artefact = install_binary(args.pyz), args.pyz
+    else:
+        print(
+            f"bench: error: {args.pyz} missing: run `make pyz` (or pass --binary {INSTALLED})",
+            file=sys.stderr,
+        )
+        return 1
+    if not os.access(binary, os.X_OK):
+        print(f"bench: error: {binary} is not executable", file=sys.stderr)
+        return 1
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
+    rng = random.Random(seed)  # noqa: S311 -- a kill phase, not a secret
+    started, t0, load0 = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), time.monotonic(), loadavg()
+    print(
+        f"bench: down-after-milliseconds={args.down_after_ms} (every setup); {reps} rep(s) "
+        f"of {', '.join(setups)}; seed={seed}; loadavg={load0}",
+        flush=True,
+    )
+    runs: dict = {s: [] for s in setups}
+    try:
+        for i in range(reps):
+            for setup in setups:
+                profile, interval = profile_for(setup, binary, args.snippet)
+                fig = run_rep(setup, profile, interval, args, rng)
+                runs[setup].append(fig)
+                shown = {k: fig.get(k) for k, _ in METRICS} if fig["ok"] else fig["error"]
+                print(f"bench: {setup} rep {i + 1}/{reps} ({fig['rep_s']} s): {shown}", flush=True)
+    except KeyboardInterrupt:
+        print("bench: interrupted; reporting the repetitions done so far", file=sys.stderr)
+    results = {}
+    for setup, figs in runs.items():
+        done = [f for f in figs if f["ok"]]
+        summary = summarize(done)
+        profile, interval = profile_for(setup, binary, args.snippet)
+        results[setup] = {
+            "profile": {k: v for k, v in vars(profile).items() if not callable(v)},
+            "check_interval_s": interval,
+            "reps_asked": reps,
+            "ok_reps": len(done),
+            "summary": summary,
+            "goals": goals(done, summary, args.down_after_ms),
+            "reps": figs,
+        }
+    doc = {
+        "benchmark": "failover kill -9 of the master's redis-server",
+        "started_utc": started,
+        "runtime_s": round(time.monotonic() - t0, 1),
+        "down_after_ms": args.down_after_ms,
+        "sample_interval_s": SAMPLE_INTERVAL,
+        "seed": seed,
+        "loadavg_start": load0,
+        "loadavg_end": loadavg(),
+        "host": {
+            "cpus": os.cpu_count(),
+            "kernel": platform.release(),
+            "python": platform.python_version(),
+        },
+        "binary": binary,
+        "artefact_sha256": sha256(artefact) if os.path.isfile(artefact) else None,
+        "git": git_describe(),
+        "results": results,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{args.name or started}.json"
+    text = json.dumps(doc, indent=2) + "\n"
+    path.write_text(text)
+    (RESULTS / "latest.json").write_text(text)
+    print()
+    print(table(results))
+    for setup in setups:
+        if setup == "classic":
+            continue
+        for goal, g in results[setup]["goals"].items():
+            print(
+                f"goal {setup} {goal}: {'MET' if g['met'] else 'MISSED'} "
+                f"(figure {g['figure']}, limit {g['limit']})"
+            )
+    print(
+        f"down-after-milliseconds={args.down_after_ms}; loadavg start={load0} "
+        f"end={doc['loadavg_end']}; runtime {doc['runtime_s']} s; written {path}"
+    )
+    return 0 if all(r["ok_reps"] == reps for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

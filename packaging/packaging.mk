@@ -30,7 +30,7 @@ nfpm-stage:
 	rm -rf $(PKG_STAGE) $(PKG_SCRIPTS)
 	$(PKG_MAKE) install DESTDIR=$(abspath $(PKG_STAGE))
 	mkdir -p $(PKG_SCRIPTS)
-	for s in preinst postinst postrm; do \
+	for s in preinst postinst prerm postrm; do \
 	    sed '/^#DEBHELPER#$$/d' packaging/scripts/$$s > $(PKG_SCRIPTS)/$$s; done
 
 deb rpm: nfpm-stage | $(NFPM)

@@ -12,7 +12,8 @@ short tail. The setups alternate rep by rep so both see the same machine load:
                 interval 30, weight 50, fall 2, rise 2, every node BACKUP priority 100
   sentinel_vip  SentinelVipProfile: the shipped keepalived snippet, the built pyz (or the
                 installed /usr/sbin/sentinel-vip) and ``sentinel-vip watch`` on every node
-  custom        (only with --snippet PATH) sentinel-vip with a modified snippet copy
+  custom        (only with --snippet PATH and/or --advert-int S) sentinel-vip with a modified
+                copy of the shipped snippet: an experiment to compare, never the default
 
 Figures are seconds after the kill: Sentinel's first ``+switch-master`` (any Sentinel's
 pub/sub), the VIP on the new master, the first acknowledged write through the VIP; failed
@@ -20,7 +21,8 @@ write attempts; seconds the VIP sat on a node Sentinel's majority does not name,
 while a master exists, and on no node. Prints median/min/max per setup and writes
 bench/results/failover/<UTC time>.json and latest.json. Needs root. Not a test: it measures.
 
-    bench/failover.py [--reps 5] [--quick] [--setups classic,sentinel_vip] [--snippet PATH]
+    bench/failover.py [--reps 5] [--quick] [--setups classic,sentinel_vip]
+    bench/failover.py --setups sentinel_vip,custom --advert-int 0.05
 """
 
 from __future__ import annotations
@@ -60,7 +62,9 @@ METRICS = (
     ("switch_event_s", "+switch-master (first Sentinel)"),
     ("vip_on_new_s", "VIP on the new master"),
     ("vip_after_switch_s", "  VIP after +switch-master"),
+    ("verdict_ok_s", "  new master's verdict ok (track file)"),
     ("first_ack_s", "first acknowledged write"),
+    ("ack_after_vip_s", "  first write after the VIP moved"),
     ("writes_failed", "failed write attempts (count)"),
     ("vip_off_master_s", "VIP on a node Sentinel does not name"),
     ("vip_on_replica_s", "VIP on a replica while a master exists"),
@@ -113,6 +117,11 @@ def rep_figures(records, fault_at: float, addrs: dict) -> dict:
             else round(f["vip_on_new_s"] - switch, 3)
         ),
         "first_ack_s": f["first_ack_s"],
+        "ack_after_vip_s": (
+            None
+            if f["first_ack_s"] is None or f["vip_on_new_s"] is None
+            else round(f["first_ack_s"] - f["vip_on_new_s"], 3)
+        ),
         "first_ack_by_new": f["first_ack_s"] is not None
         and f["first_ack_s"] == f["first_ack_new_s"],
         "writes_failed": f["writes_failed"],
@@ -217,6 +226,24 @@ def sha256(path: str) -> str:
         return hashlib.sha256(fh.read()).hexdigest()
 
 
+def custom_snippet(base: str, advert_int: Optional[float]) -> tuple:
+    """A modified copy of ``base`` (default: the shipped snippet) in BIN_DIR; (path, changes)."""
+    base = base or SentinelVipProfile().snippet_path()
+    with open(base, encoding="utf-8") as fh:
+        text = fh.read()
+    changes = [f"based on {os.path.relpath(base, ROOT) if base.startswith(str(ROOT)) else base}"]
+    if advert_int is not None:
+        text, count = re.subn(r"(?m)^(\s*advert_int )\S+", rf"\g<1>{advert_int:g}", text)
+        if count != 1:
+            raise ClusterError(f"{base}: expected one advert_int line, found {count}")
+        changes.append(f"advert_int {advert_int:g}")
+    os.makedirs(BIN_DIR, mode=0o755, exist_ok=True)
+    path = os.path.join(BIN_DIR, "custom-snippet.conf")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return path, changes
+
+
 def profile_for(setup: str, binary: str, snippet: str):
     if setup == "classic":
         return ClassicProfile(), 30.0
@@ -318,6 +345,9 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--snippet", default="", help="keepalived snippet for the custom setup")
     parser.add_argument(
+        "--advert-int", type=float, default=None, help="custom setup: this advert_int"
+    )
+    parser.add_argument(
         "--pyz",
         default=os.environ.get("SENTINEL_VIP_PYZ", "") or str(ROOT / "dist" / "sentinel-vip.pyz"),
     )
@@ -339,8 +369,12 @@ def main(argv=None) -> int:
     reps = 1 if args.quick else args.reps
     setups = [s for s in args.setups.split(",") if s]
     unknown = set(setups) - {"classic", "sentinel_vip", "custom"}
-    if unknown or ("custom" in setups) != bool(args.snippet):
-        parser.error("--setups: classic, sentinel_vip, and custom exactly when --snippet is given")
+    variant = bool(args.snippet) or args.advert_int is not None
+    if unknown or ("custom" in setups) != variant:
+        parser.error(
+            "--setups: classic, sentinel_vip, and custom exactly when --snippet or --advert-int"
+            " is given"
+        )
     if os.geteuid() != 0:
         print(
             "bench: error: needs root (network namespaces, keepalived): run `sudo make bench`",
@@ -360,6 +394,9 @@ def main(argv=None) -> int:
     if not os.access(binary, os.X_OK):
         print(f"bench: error: {binary} is not executable", file=sys.stderr)
         return 1
+    snippet, changes = "", []
+    if variant:
+        snippet, changes = custom_snippet(args.snippet, args.advert_int)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     rng = random.Random(seed)  # noqa: S311 -- a kill phase, not a secret
     started, t0, load0 = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), time.monotonic(), loadavg()
@@ -372,7 +409,7 @@ def main(argv=None) -> int:
     try:
         for i in range(reps):
             for setup in setups:
-                profile, interval = profile_for(setup, binary, args.snippet)
+                profile, interval = profile_for(setup, binary, snippet)
                 fig = run_rep(setup, profile, interval, args, rng)
                 runs[setup].append(fig)
                 shown = {k: fig.get(k) for k, _ in METRICS} if fig["ok"] else fig["error"]
@@ -383,10 +420,11 @@ def main(argv=None) -> int:
     for setup, figs in runs.items():
         done = [f for f in figs if f["ok"]]
         summary = summarize(done)
-        profile, interval = profile_for(setup, binary, args.snippet)
+        profile, interval = profile_for(setup, binary, snippet)
         results[setup] = {
             "profile": {k: v for k, v in vars(profile).items() if not callable(v)},
             "check_interval_s": interval,
+            "snippet_changes": changes if setup == "custom" else [],
             "reps_asked": reps,
             "ok_reps": len(done),
             "summary": summary,

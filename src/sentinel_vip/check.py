@@ -134,6 +134,10 @@ def record(config, logger, verdict: Verdict, previous: dict, state_path: str, no
     try:
         _write_track(config.track_file, verdict.ok)
         state.write_json(state_path, current)
+        if changed and config.metrics_textfile:
+            from sentinel_vip import metrics  # only on a change: the hot path stays lean
+
+            metrics.on_check_change(config, logger)
     except OSError as exc:
         # The exit code still carries the verdict; keepalived's script tracking does not need
         # our files. Say so every run: there is no state left to deduplicate against.

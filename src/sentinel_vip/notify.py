@@ -13,7 +13,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from sentinel_vip import demote, history, hooks
+from sentinel_vip import demote, history, hooks, metrics
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.decide import tally
 from sentinel_vip.errors import UsageError
@@ -99,6 +99,7 @@ def run(config, logger, transition: Transition) -> int:
             history.append(config.history_file, record, config.history_max_lines)
         except OSError as exc:
             logger.log("err", "history_unwritable", path=config.history_file, error=exc.strerror)
+        metrics.on_transition(config, transition.state, logger)
     _run_hooks(config, logger, transition, previous, outcome)
     return 0
 

@@ -274,3 +274,25 @@ def test_no_secret_on_any_command_line_or_in_what_we_write(runnable_pyz, cluster
         assert not any(needle in o for o in outputs)
         assert not any(needle in w for w in written)
         assert needle not in logs
+
+
+def test_check_and_notify_keep_the_metrics_textfile(runnable_pyz, cluster, tmp_path):
+    prom = tmp_path / "sentinel_vip.prom"
+    config = cluster.write_config(0, **{"metrics.textfile": str(prom)})
+
+    def metric(name):
+        for line in prom.read_text().splitlines():
+            if line.startswith(name + "{") or line.startswith(name + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
+    assert run_pyz(runnable_pyz, config, "check").returncode == ExitCode.OK
+    assert metric("sentinel_vip_check_ok") == 1
+    run_pyz(runnable_pyz, config, "notify", "INSTANCE", "VI_1", "MASTER", "100")
+    run_pyz(runnable_pyz, config, "notify", "INSTANCE", "VI_1", "BACKUP", "100")
+    assert metric("sentinel_vip_transitions_total") == 2
+    assert metric("sentinel_vip_keepalived_master") == 0
+    cluster.stop_sentinel(1)
+    cluster.stop_sentinel(2)
+    assert run_pyz(runnable_pyz, config, "check").returncode == ExitCode.NO_MAJORITY
+    assert metric("sentinel_vip_check_ok") == 0

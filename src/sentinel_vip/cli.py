@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
             print(f"{PROG} {VERSION}")
             return 0
-        config = _load_config(config_path)
+        config = _load_config(config_path, cached=command == "check")
         from sentinel_vip.log import Logger
 
         logger = Logger.from_config(config)
@@ -120,10 +120,15 @@ def _argparse(argv: list[str]):
     return args.command, args.config, getattr(args, "args", args)
 
 
-def _load_config(cli_value: str | None):
+def _load_config(cli_value: str | None, cached: bool = False):
     from sentinel_vip import config
 
-    return config.load(config.resolve_path(cli_value, os.environ))
+    path = config.resolve_path(cli_value, os.environ)
+    if cached:  # the check runs every second: no TOML parsing while the file is unchanged
+        from sentinel_vip import config_cache
+
+        return config_cache.load(path)
+    return config.load(path)
 
 
 def _run(command: str, config, logger, rest: list[str]) -> int:

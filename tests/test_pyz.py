@@ -1,7 +1,7 @@
 """The built zipapp: its contents, its reproducibility, and that it runs where it must.
 
 It is run the way keepalived runs it: exec'd directly (no shell, the shebang picks
-/usr/bin/python3 -I), and under every supported interpreter we can find.
+/usr/bin/python3 -IS), and under every supported interpreter we can find.
 """
 
 from __future__ import annotations
@@ -73,8 +73,9 @@ def read_member(pyz: Path, name: str) -> str:
 
 
 def test_is_executable_with_isolated_system_python_shebang(pyz):
+    # -S (no site, no dist-packages): the pyz must bring everything it imports.
     with open(pyz, "rb") as fh:
-        assert fh.readline() == b"#!/usr/bin/python3 -I\n"
+        assert fh.readline() == b"#!/usr/bin/python3 -IS\n"
     assert stat.S_IMODE(pyz.stat().st_mode) == 0o755
 
 

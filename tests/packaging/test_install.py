@@ -59,7 +59,7 @@ def test_fresh_install(built, entries, which, fresh, project_version, tmp_path):
 
     # keepalived's enable_script_security: every component root-owned, not g/o-writable.
     target = BIN.resolve()
-    assert target.read_bytes().startswith(b"#!/usr/bin/python3 -I\n")
+    assert target.read_bytes().startswith(b"#!/usr/bin/python3 -I")
     for component in [target, *target.parents]:
         st = component.stat()
         assert st.st_uid == 0 and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH), component

@@ -94,13 +94,13 @@ def test_fuzzed_command_lines_in_process(box, data):
 
 
 def test_notify_records_only_complete_lines_when_valid(box):
-    before = len(history_records(box.history))
     for args in (["INSTANCE", "VI_1", "BACKUP", "100"], ["backup"], ["GROUP", "vg", "FAULT"],
                  ["master", "VI_1"], ["instance", "VI_1", "stop", "0"]):  # fmt: skip
         code, out, err = box.run(["--config", box.config, "notify", *args])
         box.check_invariants(code, out, err, {ExitCode.OK})
     records = history_records(box.history)
-    assert len(records) == min(before + 5, 22)  # history_max_lines=20, trimmed with slack
+    assert len(records) <= 22  # history_max_lines=20, trimmed with 10% slack
+    assert [r["to"] for r in records[-5:]] == ["BACKUP", "BACKUP", "FAULT", "MASTER", "STOP"]
 
 
 @pytest.mark.parametrize(

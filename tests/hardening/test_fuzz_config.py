@@ -62,7 +62,7 @@ toml_ish = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=8)), 
 )
 
 
-@fuzz(1500)
+@fuzz(2000)
 @given(text=st.one_of(st.text(max_size=400), toml_ish))
 def test_random_text(box, text):
     count("config: random text")
@@ -98,7 +98,7 @@ def mutated_bytes(draw):
     return bytes(data)
 
 
-@fuzz(1500)
+@fuzz(2000)
 @given(data=st.one_of(st.binary(max_size=300), mutated_bytes()))
 def test_random_bytes_and_invalid_utf8(box, data):
     count("config: bytes / invalid UTF-8")

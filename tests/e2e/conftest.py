@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from e2e.cluster import Cluster, cleanup_stale
 
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "build" / "e2e"
+BIN_DIR = "/run/svip-e2e-bin"
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +33,20 @@ def clean_host(root):
     if removed:
         print(f"e2e: removed stale clusters {removed}")
     return True
+
+
+@pytest.fixture
+def installed_pyz(root, runnable_pyz):
+    """The built pyz where keepalived accepts it: enable_script_security refuses scripts on
+    paths others can write, so it is copied to a root-owned directory and run from there
+    exactly like /usr/sbin/sentinel-vip."""
+    os.makedirs(BIN_DIR, mode=0o755, exist_ok=True)
+    os.chmod(BIN_DIR, 0o755)
+    target = os.path.join(BIN_DIR, "sentinel-vip")
+    shutil.copyfile(runnable_pyz, target + ".new")
+    os.chmod(target + ".new", 0o755)
+    os.replace(target + ".new", target)  # a concurrent run keeps executing a whole file
+    return target
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -77,6 +93,9 @@ _TIMELINES: list = []
 
 def pytest_terminal_summary(terminalreporter):
     if _TIMELINES:
+        from e2e.invariants import BUDGETS
+
         terminalreporter.section("e2e timelines (seconds after the fault)")
+        terminalreporter.write_line(f"budgets: {json.dumps(BUDGETS)}")
         for line in _TIMELINES:
             terminalreporter.write_line(line)

@@ -202,7 +202,12 @@ class Sampler:
 
     def lost_writes(self, on: Optional[str] = None, writer: str = CLIENT) -> list[int]:
         """Acknowledged writes of ``writer`` missing on ``on`` (default: the Sentinel
-        majority's master)."""
+        majority's master). Only once stopped: a write acknowledged after the key listing
+        would count as lost."""
+        if self._procs:
+            from .cluster import ClusterError
+
+            raise ClusterError("lost_writes() while the writers run: stop the sampler first")
         on = on or self.cluster.master_by_majority()
         prefix = key_prefix(writer)
         keys = self.cluster.keys_on(on, prefix + "*") if on else None

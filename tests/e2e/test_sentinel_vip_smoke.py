@@ -6,27 +6,12 @@ scripts on paths others can write) and run by keepalived exactly like /usr/sbin/
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
 from e2e.profiles import SentinelVipProfile
 from e2e.timeline import majority_master
 
 pytestmark = pytest.mark.e2e
-
-BIN_DIR = "/run/svip-e2e-bin"
-
-
-@pytest.fixture
-def installed_pyz(root, runnable_pyz):
-    os.makedirs(BIN_DIR, mode=0o755, exist_ok=True)
-    os.chmod(BIN_DIR, 0o755)
-    target = os.path.join(BIN_DIR, "sentinel-vip")
-    shutil.copyfile(runnable_pyz, target)
-    os.chmod(target, 0o755)
-    return target
 
 
 def test_sentinel_vip_kill9_master(make_cluster, report_timeline, installed_pyz):

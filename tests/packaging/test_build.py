@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import stat
 
 import pytest
@@ -39,6 +40,34 @@ def test_rpmlint_reports_no_errors(built, which, tmp_path):
 
 def test_nfpm_and_native_debs_hold_the_same_files(built):
     assert deb_files(built["nfpm-deb"]) == deb_files(built["native-deb"])
+
+
+def _control_scripts(deb, dest) -> dict[str, str]:
+    run("dpkg-deb", "--control", str(deb), str(dest))
+    names = ("preinst", "postinst", "prerm", "postrm")
+    return {name: (dest / name).read_text() for name in names if (dest / name).exists()}
+
+
+def _without_debhelper_tmpfiles(text: str) -> str:
+    """Drop dh_installtmpfiles' snippet and blank lines (dh adds some around #DEBHELPER#)."""
+    snippet = r"# Automatically added by dh_installtmpfiles/.*?# End automatically added section\n"
+    text = re.sub(snippet, "", text, flags=re.S)
+    return "\n".join(line for line in text.splitlines() if line.strip())
+
+
+def test_nfpm_and_native_debs_run_the_same_maintainer_scripts(built, tmp_path):
+    """Both .debs run packaging/scripts, the watcher's unit included (debian/rules keeps
+    dh_installsystemd out). The one reasoned exception: dh_installtmpfiles' snippet runs
+    `systemd-tmpfiles --create` for /run/sentinel-vip, which postinst creates anyway."""
+    nfpm = _control_scripts(built["nfpm-deb"], tmp_path / "nfpm")
+    native = _control_scripts(built["native-deb"], tmp_path / "native")
+    assert sorted(nfpm) == sorted(native) == ["postinst", "postrm", "preinst", "prerm"]
+    for name in nfpm:
+        assert "Automatically added" not in nfpm[name]
+        assert "dh_installsystemd" not in native[name], name
+        assert _without_debhelper_tmpfiles(native[name]) == _without_debhelper_tmpfiles(
+            nfpm[name]
+        ), name
 
 
 def test_nfpm_and_native_rpms_hold_the_same_files(built):
@@ -103,7 +132,7 @@ def test_rpm_relations(built, which):
 def test_rpm_scriptlets_are_the_shared_scripts(built, which):
     out = run("rpm", "-qp", "--scripts", str(built[which])).stdout
     for rpm_name, script in (("preinstall", "preinst"), ("postinstall", "postinst"),
-                             ("postuninstall", "postrm")):  # fmt: skip
+                             ("preuninstall", "prerm"), ("postuninstall", "postrm")):  # fmt: skip
         body = (REPO / "packaging" / "scripts" / script).read_text()
         body = body.replace("#DEBHELPER#\n", "").strip()
         section = out.split(f"{rpm_name} scriptlet (using /bin/sh):\n", 1)[1]

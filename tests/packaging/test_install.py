@@ -15,6 +15,7 @@ from pkgtools import REPO, apt_env, apt_install, dpkg_status, keepalived_test, p
 CONF = Path("/etc/sentinel-vip/sentinel-vip.toml")
 SNIPPET = Path("/etc/keepalived/conf.d/sentinel-vip.conf")
 BIN = Path("/usr/sbin/sentinel-vip")
+UNIT = Path("/usr/lib/systemd/system/sentinel-vip-watch.service")
 # The exit codes of docs/design.md that a check may return; 70 (INTERNAL) is a bug.
 CHECK_CODES = {0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
 
@@ -83,6 +84,21 @@ def test_fresh_install(built, entries, which, fresh, project_version, tmp_path):
         f"include {SNIPPET.parent}/*.conf\n"
     )
     assert keepalived_test(conf) == ""
+
+
+def test_installed_unit_verifies_and_is_shipped_disabled(built, fresh):
+    assert apt_install(built["native-deb"]).returncode == 0
+    assert UNIT.is_file()
+    if shutil.which("systemd-analyze"):
+        # Against the installed program, user and man page (Documentation=).
+        man = "--man=yes" if shutil.which("man") else "--man=no"
+        proc = run("systemd-analyze", "verify", man, str(UNIT), check=False)
+        assert (proc.returncode, proc.stdout + proc.stderr) == (0, "")
+    # Disabled: the admin enables it after editing the config.
+    assert not list(Path("/etc/systemd/system").glob(f"*.wants/{UNIT.name}"))
+
+    run("apt-get", "remove", "-y", "-q", "sentinel-vip", env=apt_env())
+    assert not UNIT.exists()
 
 
 def test_remove_keeps_conffiles_purge_removes_them(built, fresh):

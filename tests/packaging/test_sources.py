@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from pkgtools import REPO, need_tool, run
 
-SCRIPTS = ("preinst", "postinst", "postrm")
+SCRIPTS = ("preinst", "postinst", "prerm", "postrm")
 
 
 def test_every_layout_source_exists(entries):
@@ -98,6 +98,7 @@ def test_shared_scripts_are_sh_and_rpm_safe(name):
     [
         ("preinst", ["install"], ["1"]),
         ("postinst", ["configure"], ["1"]),
+        ("prerm", ["remove"], ["0"]),
         ("postrm", ["purge"], None),
     ],
 )

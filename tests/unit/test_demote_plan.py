@@ -87,3 +87,11 @@ def test_a_sentinel_finishing_the_failover_away_from_us_does_not_block():
     p = plan(states=(leader, CALM[0], CALM[0]))
     assert isinstance(p, Demotion)
     assert (p.host, p.port) == OTHER
+
+
+def test_unreadable_sentinel_master_states_prove_nothing():
+    """A hung or garbled SENTINEL MASTER cannot rule out a failover: no demotion."""
+    garbled = (None, {"flags": ""}, {"flags": "master", "ip": "10.0.0.2", "port": "6379"})
+    p = plan(states=garbled)
+    assert isinstance(p, Skip)
+    assert "cannot rule out" in p.reason

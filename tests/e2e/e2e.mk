@@ -18,7 +18,10 @@ e2e-preflight:
 	@for t in $(E2E_TOOLS); do command -v $$t >/dev/null || { \
 	    echo "error: $$t not found: run scripts/bootstrap" >&2; exit 1; }; done
 
-e2e: e2e-preflight $(PYTHON_DEP)
+# The scenarios run the pyz this make built (SENTINEL_VIP_PYZ, exported by the Makefile),
+# copied to a root-owned path and run by keepalived as the package's /usr/sbin/sentinel-vip.
+# The .deb installs this same file (packaging/layout); `make demo` runs the installed .deb.
+e2e: e2e-preflight $(PYZ) $(PYTHON_DEP)
 	$(call run_pytest,e2e,-m e2e tests/e2e)
 
 demo: e2e-preflight

@@ -101,6 +101,27 @@ def first_log_after(lines, after: float, pattern: str) -> Optional[float]:
     return None
 
 
+# Sentinel's steps, in order, as published on its pub/sub (first Sentinel to publish each).
+SENTINEL_STEPS = ("+sdown", "+odown", "+try-failover", "+elected-leader", "+promoted-slave",
+                  "+switch-master")  # fmt: skip
+
+
+def sentinel_steps(records, fault_at: float) -> dict:
+    """Seconds after the fault at which the first Sentinel published each step about the
+    master (``+sdown`` of a replica or Sentinel does not count)."""
+    out: dict = {}
+    for r in sorted((r for r in records if "ev" in r), key=lambda r: r["t"]):
+        ev, msg = r["ev"], r.get("m", "")
+        if r["t"] < fault_at or ev not in SENTINEL_STEPS or ev in out:
+            continue
+        if ev in ("+sdown", "+odown", "+try-failover", "+elected-leader") and not (
+            msg.startswith("master ")
+        ):
+            continue
+        out[ev] = round(r["t"] - fault_at, 3)
+    return out
+
+
 def rep_figures(records, fault_at: float, addrs: dict) -> dict:
     """The benchmark's figures for one repetition, from the sampler's records."""
     tl = analyse(records, fault_at, "n1", addrs)
@@ -132,6 +153,7 @@ def rep_figures(records, fault_at: float, addrs: dict) -> dict:
         "no_vip_s": f["no_vip_s"],
         "dual_vip_windows": f["dual_vip_windows"],
         "observed_s": f["observed_s"],
+        "sentinel_steps_s": sentinel_steps(records, fault_at),
     }
 
 

@@ -1,7 +1,8 @@
 """Small files we own: written atomically so a SIGTERM or crash never leaves half a file."""
 
-import json
 import os
+
+from sentinel_vip import plainjson
 
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -40,14 +41,15 @@ def read_json(path: str) -> dict:
     """The stored state, or {} when it is missing or unreadable (state is only a hint)."""
     try:
         with open(path, "rb") as fh:
-            data = json.loads(fh.read(65536))
+            data = plainjson.decode(fh.read(65536).decode("utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
 def write_json(path: str, data: dict, mode: int = 0o640) -> None:
-    atomic_write(path, json.dumps(data, sort_keys=True).encode() + b"\n", mode)
+    # the bytes json.dumps(data, sort_keys=True) gives, without importing json
+    atomic_write(path, plainjson.encode(data).encode() + b"\n", mode)
 
 
 def read_text(path: str, limit: int = 4096) -> str:

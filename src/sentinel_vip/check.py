@@ -159,6 +159,6 @@ def _write_track(path: str, ok: bool) -> None:
 
 
 def _insecure_files(config) -> list:
-    from sentinel_vip.config import insecure_files
+    from sentinel_vip.config_files import insecure_files  # not the validator: cached runs
 
     return list(insecure_files(config))

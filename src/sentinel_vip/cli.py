@@ -121,13 +121,15 @@ def _argparse(argv: list[str]):
 
 
 def _load_config(cli_value: str | None, cached: bool = False):
-    from sentinel_vip import config
+    from sentinel_vip.config_files import resolve_path
 
-    path = config.resolve_path(cli_value, os.environ)
+    path = resolve_path(cli_value, os.environ)
     if cached:  # the check runs every second: no TOML parsing while the file is unchanged
         from sentinel_vip import config_cache
 
         return config_cache.load(path)
+    from sentinel_vip import config
+
     return config.load(path)
 
 

@@ -9,74 +9,31 @@ password (inline or from a file) ever appears in it.
 
 from __future__ import annotations
 
-import errno
 import ipaddress
-import os
-import stat
 import sys
 
 from sentinel_vip import config_schema as schema
+from sentinel_vip.config_files import (  # noqa: F401 - re-exported: config.X as before
+    DEFAULT_PATH,
+    ENV_VAR,
+    MAX_CONFIG_BYTES,
+    MAX_SECRET_BYTES,
+    PERMISSION_FIX,
+    SECRET_GROUPS,
+    insecure_files,
+    resolve_path,
+)
+from sentinel_vip.config_files import Unusable as _Unusable
+from sentinel_vip.config_files import decode as _decode
+from sentinel_vip.config_files import read_bounded as _read_bounded
+from sentinel_vip.config_files import read_secret as _read_secret
+from sentinel_vip.config_record import Config
 from sentinel_vip.config_schema import INVALID, describe
 from sentinel_vip.endpoint import Endpoint, TLSSettings
 from sentinel_vip.errors import ConfigError
-from sentinel_vip.record import Record
 
-DEFAULT_PATH = "/etc/sentinel-vip/sentinel-vip.toml"
-ENV_VAR = "SENTINEL_VIP_CONFIG"
 SENTINEL_PORT = 26379
-MAX_CONFIG_BYTES = 1 << 20  # a config is a few KB; anything near this is not one
-MAX_SECRET_BYTES = 64 << 10
 MAX_PROBLEMS = 50  # one line in syslog must stay readable
-SECRET_GROUPS = ("root", "keepalived_script")
-PERMISSION_FIX = "chown root:keepalived_script and chmod 0640"
-
-
-class Config(Record):
-    path: str
-    master_name: str
-    redis: Endpoint
-    sentinels: tuple  # tuple[Endpoint, ...], one per sentinel.addresses entry, in order
-    agreement: int  # resolved count of Sentinels that must name this node
-    no_majority_grace: float
-    node_addresses: tuple  # tuple[tuple[str, int | None], ...]; IPs normalised by ipaddress
-    announce_port: int  # 0 in the file is resolved to redis.port here
-    allow_loopback: bool
-    vip_address: str  # normalised IP, or ""
-    vip_interface: str
-    check_deadline: float
-    track_file: str
-    watch_reconcile_interval: float
-    notify_deadline: float
-    demote: bool
-    hooks_dir: str
-    hook_timeout: float
-    state_dir: str
-    history_file: str
-    history_max_lines: int
-    log_syslog: bool
-    syslog_socket: str
-    log_facility: str
-    secret_files: tuple  # the config file (when loaded from one) and every password file used
-    # Admin tools (doctor reads, render writes, check/notify export metrics)
-    sentinel_config_files: tuple  # tuple[str, ...]
-    sentinel_snippet: str  # "" = next to the first existing sentinel_config_files entry
-    vip_prefix: int  # 0 = host address (/32 or /128)
-    keepalived_config_file: str
-    keepalived_snippet: str
-    keepalived_instance: str
-    keepalived_vrid: int
-    keepalived_priority: int
-    keepalived_unicast_src_ip: str  # normalised IP, or ""
-    keepalived_unicast_peers: tuple  # tuple[str, ...] of normalised IPs
-    keepalived_script_user: str
-    metrics_textfile: str  # "" = no node_exporter textfile
-
-
-def resolve_path(cli_value, environ) -> str:
-    """--config beats $SENTINEL_VIP_CONFIG beats DEFAULT_PATH; an empty variable is unset."""
-    if cli_value is not None:
-        return cli_value
-    return environ.get(ENV_VAR) or DEFAULT_PATH
 
 
 def load(path: str) -> Config:
@@ -94,120 +51,6 @@ def load(path: str) -> Config:
 def from_mapping(data: dict, path: str = "<memory>") -> Config:
     """Validate an already parsed table (tests, ``render``); password files are still read."""
     return _build(data, path, from_file=False)
-
-
-def insecure_files(config: Config) -> list:
-    """One message per secret file that others may read or someone but root may change."""
-    import grp  # only doctor/check warnings need it
-
-    messages = []
-    for path in config.secret_files:
-        try:
-            info = os.stat(path)
-        except OSError as exc:
-            messages.append(f"{path}: cannot check permissions: {_os_reason(exc, path)}")
-            continue
-        mode = stat.S_IMODE(info.st_mode)
-        try:
-            group = grp.getgrgid(info.st_gid).gr_name
-        except KeyError:
-            group = str(info.st_gid)
-        reasons = []
-        if mode & 0o006:
-            reasons.append("readable or writable by others")
-        if mode & 0o020:
-            reasons.append("writable by its group")
-        if mode & 0o040 and group not in SECRET_GROUPS:
-            reasons.append(f"readable by group {group}")
-        if reasons:
-            messages.append(
-                f"{path}: mode {mode:04o} group {group}: {' and '.join(reasons)};"
-                f" fix: chmod 0640 {path} && chown root:keepalived_script {path}"
-            )
-    return messages
-
-
-# -- reading files -----------------------------------------------------------------------------
-
-
-class _Unusable(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _read_bounded(path: str, limit: int) -> bytes:
-    if not path:
-        raise _Unusable(f"no config path given, expected --config PATH or {ENV_VAR}")
-    if "\x00" in path:
-        raise _Unusable("the path contains a NUL character")
-    try:
-        # O_NONBLOCK: a FIFO put where the config should be must not hang the check.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        raise _Unusable(_os_reason(exc, path)) from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise _Unusable("is a directory, expected a file")
-        if not stat.S_ISREG(info.st_mode):
-            raise _Unusable("is not a regular file")
-        chunks, size = [], 0
-        while size <= limit:
-            chunk = os.read(fd, limit + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > limit:
-            raise _Unusable(f"is larger than {limit} bytes")
-        return b"".join(chunks)
-    except OSError as exc:
-        raise _Unusable(_os_reason(exc, path)) from None
-    finally:
-        os.close(fd)
-
-
-def _os_reason(exc: OSError, path: str) -> str:
-    code = exc.errno
-    if code == errno.ENOENT:
-        return "dangling symlink" if os.path.islink(path) else "not found"
-    if code in (errno.EACCES, errno.EPERM):
-        return f"permission denied (sentinel-vip runs as keepalived_script: {PERMISSION_FIX})"
-    if code == errno.ELOOP:
-        return "symlink loop (too many levels of symbolic links)"
-    if code == errno.EISDIR:
-        return "is a directory, expected a file"
-    if code == errno.ENOTDIR:
-        return "a component of the path is not a directory"
-    return (exc.strerror or type(exc).__name__).lower()
-
-
-def _decode(data: bytes) -> str:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise _Unusable(f"not valid UTF-8 (line {line}), expected a UTF-8 text file") from None
-    return text[1:] if text.startswith("\ufeff") else text  # editors' byte order mark
-
-
-def _read_secret(path: str) -> str:
-    """The password in ``path``: one line, one trailing newline ignored. Never echoed."""
-    data = _read_bounded(path, MAX_SECRET_BYTES)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _Unusable("not valid UTF-8, expected the password as UTF-8 text") from None
-    if text.endswith("\r\n"):
-        text = text[:-2]
-    elif text.endswith("\n"):
-        text = text[:-1]
-    if not text:
-        raise _Unusable("is empty, expected the password on one line")
-    if "\n" in text or "\r" in text:
-        raise _Unusable("has more than one line, expected the password on one line")
-    return text
 
 
 def _toml_module():

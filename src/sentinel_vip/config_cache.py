@@ -24,7 +24,8 @@ import os
 import stat
 import sys
 
-from sentinel_vip import config
+from sentinel_vip import config_files
+from sentinel_vip.config_record import Config
 from sentinel_vip.endpoint import Endpoint, TLSSettings
 
 CACHE_NAME = "config.cache"
@@ -34,8 +35,10 @@ MAX_CACHE_BYTES = 1 << 20
 _READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
 
 
-def load(path: str) -> config.Config:
-    """``config.load(path)``, answered from the cache when the file is unchanged."""
+def load(path: str) -> Config:
+    """``config.load(path)``, answered from the cache when the file is unchanged.
+
+    A hit imports neither the validator (config, config_schema) nor tomllib."""
     seen = _read_config(path)
     if seen is not None:
         text, file_stamp = seen
@@ -44,6 +47,8 @@ def load(path: str) -> config.Config:
         cached = _lookup(os.path.join(state_dir, CACHE_NAME), key)
         if cached is not None:
             return cached
+    from sentinel_vip import config
+
     loaded = config.load(path)  # every error exactly as without a cache
     if seen is not None and state_dir == loaded.state_dir:
         _store(os.path.join(state_dir, CACHE_NAME), key, loaded, text)
@@ -78,13 +83,15 @@ def _code_stamp() -> tuple:
     archive = getattr(__loader__, "archive", None)  # zipimport: the pyz itself
     if archive:
         files = [archive]
-    else:
-        files = [config.__file__, config.schema.__file__, __file__]
+    else:  # from source: the validator's modules and ours
+        here = os.path.dirname(os.path.abspath(__file__))
+        names = ("config.py", "config_schema.py", "config_files.py", "config_cache.py")
+        files = [os.path.join(here, name) for name in names]
     return tuple(_stamp(os.stat(name)) for name in files)
 
 
 def _key(path: str, file_stamp: tuple, text: str) -> tuple:
-    code = (FORMAT, sys.hexversion, _code_stamp(), config.Config._fields)
+    code = (FORMAT, sys.hexversion, _code_stamp(), Config._fields)
     return (code, path, file_stamp, text)
 
 
@@ -96,9 +103,9 @@ def _read_config(path: str):
         return None
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > config.MAX_CONFIG_BYTES:
+        if not stat.S_ISREG(info.st_mode) or info.st_size > config_files.MAX_CONFIG_BYTES:
             return None
-        data = os.read(fd, config.MAX_CONFIG_BYTES + 1)
+        data = os.read(fd, config_files.MAX_CONFIG_BYTES + 1)
     except OSError:
         return None
     finally:
@@ -131,19 +138,19 @@ def _lookup(cache_path: str, key: tuple):
         if not isinstance(data, dict) or data.get("key") != key:
             return None
         return _rebuild(data["config"], data["password_files"])
-    except (config._Unusable, EOFError, KeyError, TypeError, ValueError):
+    except (config_files.Unusable, EOFError, KeyError, TypeError, ValueError):
         return None
 
 
-def _rebuild(fields: dict, password_files: dict) -> config.Config:
+def _rebuild(fields: dict, password_files: dict) -> Config:
     # read fresh every run: a password is never stored
-    redis_pw = config._read_secret(password_files["redis"]) if password_files["redis"] else ""
-    sentinel_file = password_files["sentinel"]
-    sentinel_pw = config._read_secret(sentinel_file) if sentinel_file else ""
+    read = config_files.read_secret  # the full load's reader: same rules, same result
+    redis_pw = read(password_files["redis"]) if password_files["redis"] else ""
+    sentinel_pw = read(password_files["sentinel"]) if password_files["sentinel"] else ""
     values = dict(fields)
     values["redis"] = _endpoint(fields["redis"], redis_pw)
     values["sentinels"] = tuple(_endpoint(e, sentinel_pw) for e in fields["sentinels"])
-    return config.Config(**values)
+    return Config(**values)
 
 
 def _endpoint(plain: dict, password: str) -> Endpoint:
@@ -159,6 +166,8 @@ def _plain_endpoint(endpoint: Endpoint) -> dict:
 
 def _password_files(text: str):
     """{"redis": file or "", "sentinel": file or ""}, or None when a password is inline."""
+    from sentinel_vip import config  # only after a miss, which has imported it anyway
+
     try:
         table = config._toml_module().loads(text)
     except Exception:  # the file changed since it was validated: store nothing
@@ -172,7 +181,7 @@ def _password_files(text: str):
     return files
 
 
-def _store(cache_path: str, key: tuple, loaded: config.Config, text: str) -> None:
+def _store(cache_path: str, key: tuple, loaded: Config, text: str) -> None:
     files = _password_files(text)
     if files is None:
         return

@@ -1,0 +1,138 @@
+"""Finding and reading the config and password files, and checking who may read them.
+
+Split from ``config`` (parsing and validation) so that the check, answered from its config
+cache, reads password files and checks permissions without importing the validator.
+Every way a file can be unusable has a clear reason (``Unusable.reason``); nothing here ever
+echoes a password.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+DEFAULT_PATH = "/etc/sentinel-vip/sentinel-vip.toml"
+ENV_VAR = "SENTINEL_VIP_CONFIG"
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few KB; anything near this is not one
+MAX_SECRET_BYTES = 64 << 10
+SECRET_GROUPS = ("root", "keepalived_script")
+PERMISSION_FIX = "chown root:keepalived_script and chmod 0640"
+
+
+def resolve_path(cli_value, environ) -> str:
+    """--config beats $SENTINEL_VIP_CONFIG beats DEFAULT_PATH; an empty variable is unset."""
+    if cli_value is not None:
+        return cli_value
+    return environ.get(ENV_VAR) or DEFAULT_PATH
+
+
+def insecure_files(config) -> list:
+    """One message per secret file that others may read or someone but root may change."""
+    import grp  # only doctor/check warnings need it
+
+    messages = []
+    for path in config.secret_files:
+        try:
+            info = os.stat(path)
+        except OSError as exc:
+            messages.append(f"{path}: cannot check permissions: {os_reason(exc, path)}")
+            continue
+        mode = stat.S_IMODE(info.st_mode)
+        try:
+            group = grp.getgrgid(info.st_gid).gr_name
+        except KeyError:
+            group = str(info.st_gid)
+        reasons = []
+        if mode & 0o006:
+            reasons.append("readable or writable by others")
+        if mode & 0o020:
+            reasons.append("writable by its group")
+        if mode & 0o040 and group not in SECRET_GROUPS:
+            reasons.append(f"readable by group {group}")
+        if reasons:
+            messages.append(
+                f"{path}: mode {mode:04o} group {group}: {' and '.join(reasons)};"
+                f" fix: chmod 0640 {path} && chown root:keepalived_script {path}"
+            )
+    return messages
+
+
+class Unusable(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def read_bounded(path: str, limit: int) -> bytes:
+    if not path:
+        raise Unusable(f"no config path given, expected --config PATH or {ENV_VAR}")
+    if "\x00" in path:
+        raise Unusable("the path contains a NUL character")
+    try:
+        # O_NONBLOCK: a FIFO put where the config should be must not hang the check.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise Unusable(os_reason(exc, path)) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise Unusable("is a directory, expected a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise Unusable("is not a regular file")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise Unusable(f"is larger than {limit} bytes")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise Unusable(os_reason(exc, path)) from None
+    finally:
+        os.close(fd)
+
+
+def os_reason(exc: OSError, path: str) -> str:
+    code = exc.errno
+    if code == errno.ENOENT:
+        return "dangling symlink" if os.path.islink(path) else "not found"
+    if code in (errno.EACCES, errno.EPERM):
+        return f"permission denied (sentinel-vip runs as keepalived_script: {PERMISSION_FIX})"
+    if code == errno.ELOOP:
+        return "symlink loop (too many levels of symbolic links)"
+    if code == errno.EISDIR:
+        return "is a directory, expected a file"
+    if code == errno.ENOTDIR:
+        return "a component of the path is not a directory"
+    return (exc.strerror or type(exc).__name__).lower()
+
+
+def decode(data: bytes) -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise Unusable(f"not valid UTF-8 (line {line}), expected a UTF-8 text file") from None
+    return text[1:] if text.startswith("\ufeff") else text  # editors' byte order mark
+
+
+def read_secret(path: str) -> str:
+    """The password in ``path``: one line, one trailing newline ignored. Never echoed."""
+    data = read_bounded(path, MAX_SECRET_BYTES)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Unusable("not valid UTF-8, expected the password as UTF-8 text") from None
+    if text.endswith("\r\n"):
+        text = text[:-2]
+    elif text.endswith("\n"):
+        text = text[:-1]
+    if not text:
+        raise Unusable("is empty, expected the password on one line")
+    if "\n" in text or "\r" in text:
+        raise Unusable("has more than one line, expected the password on one line")
+    return text

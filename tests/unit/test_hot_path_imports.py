@@ -1,0 +1,49 @@
+"""The check's hot path stays lean: keepalived runs it every second on every node.
+
+A fresh interpreter (as the check runs: -I -S) imports everything a cached ``check`` run
+imports and loads the config from the cache; modules that cost milliseconds and that the
+check does not need must not be among sys.modules afterwards.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+FORBIDDEN = (
+    "dataclasses", "inspect", "typing", "tempfile", "shutil", "random", "argparse", "json",
+    "re", "tomllib", "tomli", "ssl", "redis", "encodings.idna", "queue", "sentinel_vip.config",
+    "sentinel_vip.config_schema",
+)  # fmt: skip
+
+PROGRAM = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from sentinel_vip import check, cli, config_cache, identity, log, redis_probe, sentinel, state
+config = config_cache.load(sys.argv[2])
+check._insecure_files(config)
+print(" ".join(sorted(sys.modules)))
+"""
+
+
+def test_a_cached_check_run_imports_nothing_costly(tmp_path):
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    secret = tmp_path / "redis.password"
+    secret.write_text("pw\n")
+    secret.chmod(0o600)
+    path = tmp_path / "sentinel-vip.toml"
+    path.write_text(
+        'master_name = "m"\n[sentinel]\naddresses = ["127.0.0.1:26379"]\n'
+        f'[redis]\npassword_file = "{secret}"\n[paths]\nstate_dir = "{state_dir}"\n'
+    )
+    # Twice: the second interpreter is answered from the cache the first one wrote.
+    for _ in range(2):
+        out = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", PROGRAM, str(SRC), str(path)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+    modules = set(out.stdout.split())
+    assert "sentinel_vip.sentinel" in modules  # the list is the real one
+    assert sorted(set(FORBIDDEN) & modules) == []

@@ -2,14 +2,13 @@
 
 One Sentinel's view can be stale or cut off, so callers need all of them; a hung or
 black-holed Sentinel must cost no more than the deadline. Each Sentinel is asked in its
-own daemon thread with its own connection; the caller waits on a queue until every
+own daemon thread with its own connection; the caller waits for their answers until every
 answer is in, the deadline passes, or ``enough(answers_so_far)`` says the outcome is
 already decided.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections.abc import Callable, Sequence
 
@@ -89,14 +88,17 @@ def _gather(
     ``meanwhile()`` runs in the caller's thread once the workers are started (one thread
     fewer than giving it its own).
     """
-    results: queue.Queue = queue.Queue()
+    arrived: list = []  # (index, result) as the workers finish (no queue module: ~0.5 ms)
+    ready = threading.Condition()
 
     def worker(index: int, endpoint) -> None:
         try:
             result = ask(endpoint)
         except Exception as exc:  # a bug must not hang the caller; report it as an answer
             result = missing(endpoint, f"{endpoint.label()}: internal error: {exc!r}", "protocol")
-        results.put((index, result))
+        with ready:
+            arrived.append((index, result))
+            ready.notify()
 
     for index, endpoint in enumerate(endpoints):
         threading.Thread(
@@ -107,21 +109,19 @@ def _gather(
 
     got: dict[int, Any] = {}
     stopped_early = False
-    while len(got) < len(endpoints):
-        remaining = deadline.remaining()
-        try:
+    while len(got) < len(endpoints) and not stopped_early:
+        with ready:
             # Past the deadline (``meanwhile`` may have used it up) still take what is in.
-            if remaining > 0:
-                index, result = results.get(timeout=remaining)
-            else:
-                index, result = results.get_nowait()
-        except queue.Empty:
+            ready.wait_for(lambda: len(arrived) > len(got), timeout=deadline.remaining())
+            new = arrived[len(got) :]
+        if not new:
             break
-        got[index] = result
-        if enough is not None and len(got) < len(endpoints):
-            if enough(tuple(got[i] for i in sorted(got))):
-                stopped_early = True
-                break
+        for index, result in new:
+            got[index] = result
+            if enough is not None and len(got) < len(endpoints):
+                if enough(tuple(got[i] for i in sorted(got))):
+                    stopped_early = True
+                    break
 
     out = []
     for index, endpoint in enumerate(endpoints):

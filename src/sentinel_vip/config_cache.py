@@ -43,7 +43,11 @@ def load(path: str) -> Config:
     if seen is not None:
         text, file_stamp = seen
         state_dir = state_dir_hint(text)
-        key = _key(path, file_stamp, text)
+        try:
+            key = _key(path, file_stamp, text)
+        except OSError:  # our own files vanished (an upgrade in progress): no cache this time
+            seen = None
+    if seen is not None and os.path.isabs(state_dir):
         cached = _lookup(os.path.join(state_dir, CACHE_NAME), key)
         if cached is not None:
             return cached

@@ -149,3 +149,17 @@ def test_state_dir_hint(text, expected):
 def test_default_state_dir_is_the_schema_default():
     data = {"master_name": "m", "sentinel": {"addresses": ["10.0.0.1"]}}
     assert config.from_mapping(data).state_dir == config_cache.DEFAULT_STATE_DIR
+
+
+def test_a_relative_state_dir_hint_is_never_used(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "sentinel-vip.toml"
+    path.write_text(
+        'master_name = "m"\n[sentinel]\naddresses = ["10.0.0.1"]\n[paths]\nstate_dir = "rel"\n'
+    )
+    with pytest.raises(ConfigError) as cached:
+        config_cache.load(str(path))
+    with pytest.raises(ConfigError) as full:
+        config.load(str(path))
+    assert str(cached.value) == str(full.value)
+    assert not (tmp_path / "config.cache").exists()

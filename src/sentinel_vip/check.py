@@ -79,18 +79,35 @@ def run(config, logger) -> int:
     return int(verdict.code)
 
 
-def evaluate(config, logger, now: float | None = None) -> Verdict:
-    """Gather, decide and record one verdict (shared by ``check`` and ``watch``)."""
-    deadline = Deadline(config.check_deadline)
+# Verdicts that only say "could not tell in time", as opposed to a definite answer.
+INCONCLUSIVE = frozenset({ExitCode.NO_MAJORITY, ExitCode.NO_AGREEMENT, ExitCode.DEADLINE})
+
+
+def evaluate(
+    config,
+    logger,
+    now: float | None = None,
+    deadline: float | None = None,
+    record_inconclusive: bool = True,
+) -> Verdict:
+    """Gather, decide and record one verdict (shared by ``check`` and ``watch``).
+
+    The watcher evaluates with a short deadline and ``record_inconclusive=False``: it may
+    raise the verdict or lower it on a definite answer, but an inconclusive result (mid-way
+    through a switch, one Sentinel unreachable) is left to the polled check, so the
+    accelerator can never take the VIP away on its own haste.
+    """
+    limit = Deadline(config.check_deadline if deadline is None else deadline)
     policy = policy_of(config)
     classify = identity_of(config).classify
-    facts = gather(config, deadline, classify, policy)
+    facts = gather(config, limit, classify, policy)
     now = time.time() if now is None else now
 
     state_path = os.path.join(config.state_dir, STATE_NAME)
     previous = state.read_json(state_path)
     verdict = decide(facts, policy, classify, now, previous.get("last_agreed"))
-    record(config, logger, verdict, previous, state_path, now)
+    if record_inconclusive or verdict.code not in INCONCLUSIVE:
+        record(config, logger, verdict, previous, state_path, now)
     return verdict
 
 

@@ -25,6 +25,10 @@ CHANNELS = (
 # Long enough to cover a failover from +try-failover to our demotion by notify (~2 s);
 # if the failover stalls, writes resume when it expires.
 FENCE_PAUSE_MS = 10_000
+# While a switch propagates, Sentinels disagree for a moment and one may be unreachable;
+# an evaluation that waited the full check deadline would delay the next event's. Answers on
+# a LAN take milliseconds, and an inconclusive result is not recorded (see check.evaluate).
+EVENT_DEADLINE = 0.3
 RECONNECTED = "(re)connected"
 
 
@@ -100,7 +104,15 @@ def run(config, logger) -> int:
                         config.redis, action, FENCE_PAUSE_MS, Deadline(config.check_deadline)
                     )
                     logger.log("warning", "fence", action=action, result=done, channel=channel)
-            check.evaluate(config, logger)
+            if first is None:  # a quiet-period reconcile: the check's own rules
+                check.evaluate(config, logger)
+            else:
+                check.evaluate(
+                    config,
+                    logger,
+                    deadline=min(config.check_deadline, EVENT_DEADLINE),
+                    record_inconclusive=False,
+                )
     except Terminated:
         pass
     finally:

@@ -46,7 +46,7 @@ class Tally(Record):
 
     def leader(self) -> tuple[str | None, int]:
         """The most named address (ties: none wins) and its count."""
-        ranked = self.named.most_common(2)
+        ranked = self.named.most_common()[:2]  # most_common(2) would import heapq every check
         if not ranked:
             return None, 0
         if len(ranked) == 2 and ranked[0][1] == ranked[1][1]:

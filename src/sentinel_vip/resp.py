@@ -12,10 +12,10 @@ Failures are ``ProbeError`` subclasses with a ``kind`` ("unreachable", "auth", "
 
 from __future__ import annotations
 
+import _thread
 import ipaddress
 import socket
 import sys
-import threading
 
 from sentinel_vip.errors import ExitCode, SentinelVipError
 
@@ -201,16 +201,20 @@ def _resolve(host: str, port: int, deadline, label: str) -> list:
             _host_bytes(host), port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
         )
     box: dict = {}
+    done = _thread.allocate_lock()  # held until the resolver thread has an answer
+    done.acquire()
 
     def work() -> None:
         try:
             box["ok"] = socket.getaddrinfo(_host_bytes(host), port, type=socket.SOCK_STREAM)
         except BaseException as exc:  # handed to the caller's thread
             box["err"] = exc
+        finally:
+            done.release()
 
-    worker = threading.Thread(target=work, name="resolve", daemon=True)
-    worker.start()
-    worker.join(deadline.remaining())
+    # A bare thread (see sentinel.py): it never delays the exit if the resolver hangs.
+    _thread.start_new_thread(work, ())
+    done.acquire(timeout=max(deadline.remaining(), 0.001))
     if "ok" in box:
         return box["ok"]
     if "err" in box:

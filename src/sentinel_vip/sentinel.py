@@ -2,14 +2,18 @@
 
 One Sentinel's view can be stale or cut off, so callers need all of them; a hung or
 black-holed Sentinel must cost no more than the deadline. Each Sentinel is asked in its
-own daemon thread with its own connection; the caller waits for their answers until every
+own thread with its own connection; the caller waits for their answers until every
 answer is in, the deadline passes, or ``enough(answers_so_far)`` says the outcome is
 already decided.
+
+The threads come from the documented low-level ``_thread`` module: ``threading.Thread.start``
+waits until each new thread has run, ~0.5 ms apiece on a busy VM, paid every second by the
+check. Like daemon threads they never delay the exit, so a hung Sentinel cannot either.
 """
 
 from __future__ import annotations
 
-import threading
+import _thread
 from collections.abc import Callable, Sequence
 
 from sentinel_vip.facts import SentinelAnswer
@@ -88,34 +92,38 @@ def _gather(
     ``meanwhile()`` runs in the caller's thread once the workers are started (one thread
     fewer than giving it its own).
     """
-    arrived: list = []  # (index, result) as the workers finish (no queue module: ~0.5 ms)
-    ready = threading.Condition()
+    arrived: list = []  # (index, result) as the workers finish
+    guard = _thread.allocate_lock()
+    wakeup = _thread.allocate_lock()  # held while nothing new has arrived
+    wakeup.acquire()
 
     def worker(index: int, endpoint) -> None:
         try:
             result = ask(endpoint)
         except Exception as exc:  # a bug must not hang the caller; report it as an answer
             result = missing(endpoint, f"{endpoint.label()}: internal error: {exc!r}", "protocol")
-        with ready:
+        with guard:
             arrived.append((index, result))
-            ready.notify()
+            if wakeup.locked():  # only workers release, only under guard: never twice
+                wakeup.release()
 
     for index, endpoint in enumerate(endpoints):
-        threading.Thread(
-            target=worker, args=(index, endpoint), name=f"ask-{endpoint.label()}", daemon=True
-        ).start()
+        _thread.start_new_thread(worker, (index, endpoint))
     if meanwhile is not None:
         meanwhile()
 
     got: dict[int, Any] = {}
     stopped_early = False
     while len(got) < len(endpoints) and not stopped_early:
-        with ready:
-            # Past the deadline (``meanwhile`` may have used it up) still take what is in.
-            ready.wait_for(lambda: len(arrived) > len(got), timeout=deadline.remaining())
+        with guard:
             new = arrived[len(got) :]
         if not new:
-            break
+            # Past the deadline (``meanwhile`` may have used it up) only what is in counts.
+            remaining = deadline.remaining()
+            if remaining <= 0:
+                break
+            wakeup.acquire(timeout=remaining)  # a worker's answer, or the deadline
+            continue
         for index, result in new:
             got[index] = result
             if enough is not None and len(got) < len(endpoints):

@@ -12,7 +12,8 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src"
 FORBIDDEN = (
     "dataclasses", "inspect", "typing", "tempfile", "shutil", "random", "argparse", "json",
-    "re", "tomllib", "tomli", "ssl", "redis", "encodings.idna", "queue", "sentinel_vip.config",
+    "re", "tomllib", "tomli", "ssl", "redis", "encodings.idna", "queue", "threading", "heapq",
+    "sentinel_vip.config",
     "sentinel_vip.config_schema",
 )  # fmt: skip
 
@@ -22,6 +23,9 @@ sys.path.insert(0, sys.argv[1])
 from sentinel_vip import check, cli, config_cache, identity, log, redis_probe, sentinel, state
 config = config_cache.load(sys.argv[2])
 check._insecure_files(config)
+from collections import Counter
+from sentinel_vip.decide import Tally
+Tally(Counter({"a:1": 2, "b:1": 1}), {"a:1": "self", "b:1": "other"}, 3, 3).leader()
 print(" ".join(sorted(sys.modules)))
 """
 

@@ -25,3 +25,17 @@ bench-root:
 # The pyz built from this tree is what gets measured (copied to a root-owned directory).
 bench-failover: bench-root $(PYZ)
 	$(SYSTEM_PYTHON) bench/failover.py --pyz $(abspath $(PYZ)) $(BENCH_FAILOVER_ARGS)
+
+# What one `sentinel-vip check` costs (wall and CPU per run) next to the classic bash check,
+# against a local Redis and three Sentinels on loopback (no root); and its latency with 3, 5
+# and 7 Sentinels, one of them hung. bench/check_cost.py; BENCH_CHECK_ARGS=--runs 50 for less.
+BENCH_CHECK_ARGS ?=
+BENCH_TARGETS += bench-check bench-check-scale
+
+.PHONY: bench-check bench-check-scale
+
+bench-check: $(PYZ)
+	$(SYSTEM_PYTHON) bench/check_cost.py --pyz $(abspath $(PYZ)) $(BENCH_CHECK_ARGS)
+
+bench-check-scale: $(PYZ)
+	$(SYSTEM_PYTHON) bench/check_cost.py --scale --pyz $(abspath $(PYZ)) $(BENCH_CHECK_ARGS)

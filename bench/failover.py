@@ -404,15 +404,17 @@ def main(argv=None) -> int:
         )
         return 1
     if args.binary:
-        binary, artefact = args.binary, args.binary
+        binary, source = args.binary, args.binary
     elif os.path.isfile(args.pyz):
-        binary, artefact = install_binary(args.pyz), args.pyz
+        binary, source = install_binary(args.pyz), args.pyz
     else:
         print(
             f"bench: error: {args.pyz} missing: run `make pyz` (or pass --binary {INSTALLED})",
             file=sys.stderr,
         )
         return 1
+    # Hash what runs, now: the source may be rebuilt while the benchmark runs.
+    binary_sha256 = sha256(binary) if os.path.isfile(binary) else None
     if not os.access(binary, os.X_OK):
         print(f"bench: error: {binary} is not executable", file=sys.stderr)
         return 1
@@ -468,7 +470,8 @@ def main(argv=None) -> int:
             "python": platform.python_version(),
         },
         "binary": binary,
-        "artefact_sha256": sha256(artefact) if os.path.isfile(artefact) else None,
+        "binary_source": source,
+        "binary_sha256": binary_sha256,
         "git": git_describe(),
         "results": results,
     }

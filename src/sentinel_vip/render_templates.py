@@ -65,12 +65,12 @@ vrrp_instance sentinel_vip {
     # break ties between nodes whose checks pass; a failing node is in FAULT.
     priority 100
     # VRRPv3 allows sub-second adverts. A node leaving FAULT waits 3 adverts
-    # plus skew (~0.35 s at 0.1) before it takes a VIP nobody announces; only a
+    # plus skew (~0.2 s at 0.05) before it takes a VIP nobody announces; only a
     # node whose check passes can leave FAULT, so short adverts do not make a
     # busy master lose the VIP to a replica. VRRPv3 has no authentication:
     # keep VRRP on a trusted segment or use unicast peers (see the README).
     version 3
-    advert_int 0.1
+    advert_int 0.05
 
     virtual_ipaddress {
         192.0.2.10/24                 # EDIT: the floating IP (documentation example)

@@ -8,8 +8,8 @@ their length with a budget.
 
 Budgets (seconds):
 - VIP_FOLLOW_BUDGET_S: once a Sentinel majority names a new master, the VIP is on that node
-  within this. Measured ~0.4 s (watch flips the track file, keepalived leaves FAULT after
-  3 VRRPv3 adverts of 0.1 s); the budget leaves room for a loaded 2-core CI machine.
+  within this. Measured ~0.2-0.4 s (watch flips the track file, keepalived leaves FAULT after
+  3 VRRPv3 adverts of 0.05 s); the budget leaves room for a loaded 2-core CI machine.
 - DUAL_VIP_BUDGET_S: two nodes never hold the VIP longer than one VRRP advertisement
   interval. The agents sample independently, so a release at T is seen at up to T + one
   period while an acquisition right after T is seen at once: a real overlap of 0 can show as
@@ -26,12 +26,29 @@ Budgets (seconds):
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Optional
 
 from .timeline import majority_master
 
-VRRP_ADVERT_S = 0.1  # advert_int in etc/keepalived/conf.d/sentinel-vip.conf
+SNIPPET = os.path.join(
+    os.path.dirname(__file__), os.pardir, os.pardir, "etc", "keepalived", "conf.d",
+    "sentinel-vip.conf",
+)  # fmt: skip
+
+
+def _advert_int(path: str = SNIPPET) -> float:
+    """advert_int as the shipped snippet sets it, so the budget cannot drift from it."""
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            words = line.split("#", 1)[0].split()
+            if words[:1] == ["advert_int"]:
+                return float(words[1])
+    raise ValueError(f"{path}: no advert_int")
+
+
+VRRP_ADVERT_S = _advert_int()
 SAMPLE_PERIOD_S = 0.05  # Sampler(interval=...)
 VIP_FOLLOW_BUDGET_S = 2.0
 DUAL_VIP_BUDGET_S = VRRP_ADVERT_S + SAMPLE_PERIOD_S

@@ -26,7 +26,7 @@ SETTLE_WRITES = 10  # acknowledged writes before a fault and after the VIP has f
 OBSERVE_S = 3.0  # how long scenarios in which nothing may move are watched
 FOLLOW_TIMEOUT_S = 60  # upper bound for Sentinel + VIP; the budgets are judged from records
 # A restarted keepalived starts in FAULT (init_file 0), the next check (interval 1 s, 0.8 s
-# deadline) writes "1", then 3 adverts of 0.1 s plus skew: ~1.5 s, 3 s with CI slack.
+# deadline) writes "1", then 3 adverts of 0.05 s plus skew: ~1.5 s, 3 s with CI slack.
 KEEPALIVED_RECLAIM_BUDGET_S = 3.0
 
 

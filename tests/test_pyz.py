@@ -81,8 +81,8 @@ def test_is_executable_with_isolated_system_python_shebang(pyz):
 
 def test_main_runs_the_cli_and_exits_with_its_code(pyz, members):
     main = read_member(pyz, "__main__.py")
-    assert "from sentinel_vip.cli import main" in main
-    assert "sys.exit(main())" in main
+    assert "from sentinel_vip.cli import entry" in main
+    assert "\nentry()" in main
 
 
 def test_contains_no_compiled_code_or_caches(members):

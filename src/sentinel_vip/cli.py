@@ -53,6 +53,23 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.INTERNAL)
 
 
+def entry() -> None:
+    """The zipapp's entry point: run ``main`` and exit with its code.
+
+    ``os._exit`` after flushing stdout/stderr skips the interpreter's teardown (freeing every
+    module and object: ~2.5 ms, paid by the check every second). Nothing needs it: files are
+    closed where they are written, no command registers atexit work, and threads still
+    running are daemons by design (a hung Sentinel's worker).
+    """
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # keepalived gives us /dev/null; a closed pipe must not change the code
+    os._exit(code)
+
+
 def _terminate(signum, frame):
     raise Terminated()
 

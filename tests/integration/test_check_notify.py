@@ -172,7 +172,7 @@ def test_notify_demotes_a_stale_master_and_leaves_the_real_one_alone(runnable_py
     assert int(role[2]) == cluster.redis_ports[new]
     history = cluster.write_config(old).replace("sentinel-vip.toml", "history.jsonl")
     record = json.loads(read(history).splitlines()[-1])
-    assert record["action"] == "demoted"
+    assert record["action"] == "demoted", record
     assert record["to"] == "BACKUP" and record["instance"] == "VI_1"
     assert record["sentinel_master"] == f"127.0.0.1:{cluster.redis_ports[new]}"
 

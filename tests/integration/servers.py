@@ -119,6 +119,20 @@ def apply_overrides(table: dict, overrides: dict) -> dict:
     return table
 
 
+def run_pyz(pyz, config: str, *args, timeout: float = 30) -> subprocess.CompletedProcess:
+    """The built zipapp as keepalived runs it: exec'd directly (shebang), no shell, no stdin,
+    a clean environment; ``--config`` points at a test config."""
+    return subprocess.run(
+        [str(pyz), "--config", config, *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+        timeout=timeout,
+        check=False,
+    )
+
+
 class SyslogListener:
     """A unix datagram socket standing in for /dev/log; keeps every message received."""
 

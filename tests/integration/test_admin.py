@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from servers import run_pyz
 
 from sentinel_vip import metrics, render
 from sentinel_vip.config import load
@@ -24,18 +25,6 @@ def vrrp_interface() -> str:
     if not names:
         pytest.skip("no non-loopback interface for keepalived -t")
     return names[0]
-
-
-def run_pyz(pyz, config, *args, timeout=30):
-    return subprocess.run(
-        [str(pyz), "--config", config, *args],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-        timeout=timeout,
-        check=False,
-    )
 
 
 def admin_config(cluster, node: int, tmp_path: Path, **overrides) -> str:

@@ -9,22 +9,9 @@ import subprocess
 import time
 
 import pytest
-from servers import wait_for
+from servers import run_pyz, wait_for
 
 from sentinel_vip.errors import ExitCode
-
-
-def run_pyz(pyz, config, *args, timeout=10):
-    """As keepalived does: exec'd directly (shebang), no shell, no stdin, clean environment."""
-    return subprocess.run(
-        [str(pyz), "--config", config, *args],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-        timeout=timeout,
-        check=False,
-    )
 
 
 def check_lines(cluster):

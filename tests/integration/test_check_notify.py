@@ -143,23 +143,27 @@ def _connected_to(pid, port):
 def test_notify_demotes_a_stale_master_and_leaves_the_real_one_alone(runnable_pyz, cluster):
     old = 0
     new = cluster.redis_index(cluster.failover())
+    # Sentinel converts a returning old master itself after ~8 s; so that this test sees
+    # our demotion and not Sentinel's, Sentinel's user (default) may no longer REPLICAOF
+    # on the old master while sentinel-vip connects as its own ACL user.
     # The old master comes back believing it is master (what a node that was cut off or
-    # restarted from an old config says); Sentinel would convert it only after ~8 s.
+    # restarted from an old config says).
     cluster.redis_call(old, "REPLICAOF", "NO", "ONE")
-    assert cluster.redis_call(old, "ROLE")[0] == "master"
-    client = cluster.redis_endpoint(old)
-    assert client is not None
-
-    done = run_pyz(
-        runnable_pyz, cluster.write_config(old), "notify", "INSTANCE", "VI_1", "BACKUP", "100"
+    cluster.redis_call(
+        old, "ACL", "SETUSER", "svip", "on", f">{cluster.redis_password}", "+@all", "~*", "&*"
     )
+    cluster.redis_call(old, "ACL", "SETUSER", "default", "-replicaof", "-slaveof")
+    assert cluster.redis_call(old, "ROLE")[0] == "master"
+
+    config = cluster.write_config(old, **{"redis.username": "svip"})
+    done = run_pyz(runnable_pyz, config, "notify", "INSTANCE", "VI_1", "BACKUP", "100")
     assert done.returncode == 0, done.stderr
     role = cluster.redis_call(old, "ROLE")
     assert role[0] == "slave"
     assert int(role[2]) == cluster.redis_ports[new]
     history = cluster.write_config(old).replace("sentinel-vip.toml", "history.jsonl")
     record = json.loads(read(history).splitlines()[-1])
-    assert record["action"] == "demoted", record
+    assert record["action"] == "demoted", f"{record['action']}: {record['reason']}"
     assert record["to"] == "BACKUP" and record["instance"] == "VI_1"
     assert record["sentinel_master"] == f"127.0.0.1:{cluster.redis_ports[new]}"
 

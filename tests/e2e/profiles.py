@@ -9,7 +9,8 @@ cluster writes the files into the node's directory and starts keepalived on them
   the password is read from a file into REDISCLI_AUTH instead of the how-to's ``-a $1`` on
   argv, which leaves the check's behaviour identical.
 - ``SentinelVipProfile``: the shipped keepalived snippet (etc/keepalived/conf.d) with the
-  installed sentinel-vip, adapted per node, and a per-node TOML from the cluster's facts.
+  installed sentinel-vip, rendered per node by render's code into ``conf.d/``, included from
+  ``keepalived.conf``, and a per-node TOML from the cluster's facts.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import re
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -147,6 +148,20 @@ REPO_SNIPPET = os.path.join(
     "etc/keepalived/conf.d/sentinel-vip.conf",
 )
 INSTALLED_SNIPPET = "/etc/keepalived/conf.d/sentinel-vip.conf"
+REPO_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src")
+SNIPPET_NAME = "conf.d/sentinel-vip.conf"  # in the node directory, included by keepalived.conf
+INSTANCE = "sentinel_vip"  # the shipped snippet's vrrp_instance (keepalived.instance)
+
+
+def _render_module():
+    """sentinel_vip.render from this checkout (tools/demo and bench run without src/ on
+    sys.path): the profile writes the node snippet with render's own code."""
+    src = os.path.abspath(REPO_SRC)
+    if src not in sys.path:
+        sys.path.insert(0, src)
+    from sentinel_vip import render
+
+    return render
 
 
 class SnippetMismatch(RuntimeError):
@@ -157,10 +172,13 @@ class SnippetMismatch(RuntimeError):
 class SentinelVipProfile:
     """The shipped keepalived snippet, run with the same commands as the installed package.
 
-    The snippet is used as shipped except for what an admin edits (interface, router id,
-    priority, VIP — its "EDIT" lines) and what three nodes on one host cannot
-    share: the program gets ``--config <node>/sentinel-vip.toml`` and the track file lives in
-    the node directory. Every substitution must match, so a changed snippet fails loudly.
+    Laid out like a real installation: ``keepalived.conf`` holds ``global_defs`` and includes
+    ``conf.d/sentinel-vip.conf``, which is what ``sentinel-vip render`` writes from the node's
+    TOML (interface, router id, priority, VIP — the snippet's "EDIT" lines — and what three
+    nodes on one host cannot share: ``--config <node>/sentinel-vip.toml`` and the track file in
+    the node directory). The only difference from render's output is the program path
+    (``binary``). Every adapted line must be found, so a changed snippet fails loudly. The
+    TOML points doctor at these files and at the node's sentinel.conf.
     """
 
     binary: str = "/usr/sbin/sentinel-vip"
@@ -196,6 +214,10 @@ class SentinelVipProfile:
             "track_file": f"{d}/svip-state/track",
             "history_file": f"{d}/svip-history/history.jsonl",
             "hooks_dir": f"{d}/notify.d",
+            "keepalived_conf": f"{d}/keepalived.conf",
+            "snippet": f"{d}/{SNIPPET_NAME}",
+            "sentinel_conf": f"{d}/sentinel.conf",
+            "metrics": f"{d}/svip-metrics/sentinel-vip.prom",
         }
 
     def toml(self, ctx: NodeContext) -> str:
@@ -210,9 +232,20 @@ class SentinelVipProfile:
             "sentinel": {
                 "addresses": list(ctx.sentinel_addresses),
                 "password_file": ctx.sentinel_password_file,
+                "config_files": [p["sentinel_conf"]],
             },
             "node": {"addresses": [ctx.ip]},
-            "vip": {"address": ctx.vip, "interface": ctx.interface},
+            "vip": {"address": ctx.vip, "interface": ctx.interface, "prefix": ctx.prefix_len},
+            # What doctor reads and render writes: this node's real files.
+            "keepalived": {
+                "config_file": p["keepalived_conf"],
+                "snippet": p["snippet"],
+                "instance": INSTANCE,
+                "virtual_router_id": ctx.vrid,
+                "priority": self.priority(ctx),
+                "script_user": self.script_user,
+            },
+            "metrics": {"textfile": p["metrics"]},
             "check": {"track_file": p["track_file"]},
             "notify": {"hooks_dir": p["hooks_dir"]},
             "paths": {"state_dir": p["state_dir"], "history_file": p["history_file"]},
@@ -226,47 +259,67 @@ class SentinelVipProfile:
             lines.extend(f"{k} = {_toml_value(v)}" for k, v in values.items())
         return "\n".join(lines) + "\n"
 
-    def keepalived_conf(self, ctx: NodeContext) -> str:
+    def snippet_conf(self, ctx: NodeContext) -> str:
+        """The node's ``conf.d/sentinel-vip.conf``: what ``sentinel-vip render`` writes from
+        the node's TOML (render's own functions, starting from the snippet), except that the
+        program is ``binary`` (render always names /usr/sbin/sentinel-vip)."""
+        render = _render_module()
         with open(self.snippet_path(), encoding="utf-8") as fh:
-            text = fh.read()
+            template = fh.read()
         p = self.paths(ctx)
-        priority = self.priorities[int(ctx.name.lstrip("n")) - 1]
-        subs = [
-            (r'"/usr/sbin/sentinel-vip ', f'"{self.binary} --config {p["config"]} '),
-            (r'file "/run/sentinel-vip/track"', f'file "{p["track_file"]}"'),
-            (r"(?m)^(\s*interface )\S+", rf"\g<1>{ctx.interface}"),
-            (r"(?m)^(\s*virtual_router_id )\d+", rf"\g<1>{ctx.vrid}"),
-            (r"(?m)^(\s*priority )\d+", rf"\g<1>{priority}"),
-            (
-                r"(?m)^(\s*)\d+\.\d+\.\d+\.\d+/\d+",
-                rf"\g<1>{ctx.vip}/{ctx.prefix_len} dev {ctx.interface}",
-            ),
+        values = {
+            "instance": INSTANCE,
+            "interface": ctx.interface,
+            "vrid": ctx.vrid,
+            "priority": self.priority(ctx),
+            "vip": f"{ctx.vip}/{ctx.prefix_len}",
+            "track_file": p["track_file"],
+            "program": f"{self.binary} --config {p['config']}",
+        }
+        text = render.keepalived_text(values, template)
+        # A snippet without the lines render adapts must fail loudly, not run unadapted.
+        wanted = [
+            f'"{values["program"]} check"',
+            f'"{values["program"]} notify"',
+            f'file "{p["track_file"]}"',
+            f"interface {ctx.interface}",
+            f"virtual_router_id {ctx.vrid}",
+            f"priority {values['priority']}",
+            values["vip"],
+            f"vrrp_instance {INSTANCE} {{",
         ]
-        for pattern, replacement in subs:
-            text, count = re.subn(
-                re.escape(pattern) if pattern.startswith('"') else pattern, replacement, text
-            )
-            if not count:
-                raise SnippetMismatch(f"{self.snippet_path()}: no match for {pattern!r}")
-        head = (
+        for line in wanted:
+            if line not in text:
+                raise SnippetMismatch(f"{self.snippet_path()}: no line to adapt to {line!r}")
+        return render.header(p["config"]) + render.generated(text)
+
+    def keepalived_conf(self, ctx: NodeContext) -> str:
+        """keepalived.conf as an admin writes it: global_defs, then include the snippet."""
+        return (
             "global_defs {\n"
             f"  router_id {ctx.name}\n"
             "  enable_script_security\n"
             f"  script_user {self.script_user}\n"
             "}\n\n"
+            f"include {self.paths(ctx)['snippet']}\n"
         )
-        return head + text
+
+    def priority(self, ctx: NodeContext) -> int:
+        return self.priorities[int(ctx.name.lstrip("n")) - 1]
 
     def render(self, ctx: NodeContext) -> list:
+        # 0644 like the package's snippet and a usual keepalived.conf (no secret in either:
+        # VRRPv3 has no auth_pass), so doctor can read them as the script user.
         return [
-            RenderedFile("keepalived.conf", self.keepalived_conf(ctx), 0o600),
+            RenderedFile("keepalived.conf", self.keepalived_conf(ctx), 0o644),
+            RenderedFile(SNIPPET_NAME, self.snippet_conf(ctx), 0o644),
             RenderedFile("sentinel-vip.toml", self.toml(ctx), 0o640, group=self.script_user),
         ]
 
     def writable_dirs(self, ctx: NodeContext) -> list:
         """Directories the check/notify (running as script_user) must write."""
         p = self.paths(ctx)
-        return [p["state_dir"], p["history_file"].rsplit("/", 1)[0]]
+        return [p["state_dir"], *(p[k].rsplit("/", 1)[0] for k in ("history_file", "metrics"))]
 
 
 def _toml_value(value) -> str:

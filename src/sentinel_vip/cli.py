@@ -6,8 +6,8 @@ import); everything else, ``--help`` included, goes through argparse.
 
 from __future__ import annotations
 
+import _signal  # not signal: its IntEnums import enum, ~1 ms per check
 import os
-import signal
 import sys
 
 from sentinel_vip.errors import ExitCode, SentinelVipError, Terminated, UsageError
@@ -25,7 +25,7 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    _signal.signal(_signal.SIGTERM, _terminate)
     logger = None
     try:
         command, config_path, rest = _parse(argv)

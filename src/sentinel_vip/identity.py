@@ -13,9 +13,9 @@ holds it.
 
 from __future__ import annotations
 
+import _socket
 import functools
 import ipaddress
-import socket
 import struct
 
 TYPE_CHECKING = False
@@ -86,9 +86,9 @@ def _parse_addr_messages(data: bytes) -> tuple[bool, list]:
                 pos += _align(alen)
             # IFA_LOCAL is the own address; on point-to-point links IFA_ADDRESS is the peer.
             raw = attrs.get(_IFA_LOCAL, attrs.get(_IFA_ADDRESS))
-            if family == socket.AF_INET and raw is not None and len(raw) == 4:
+            if family == _socket.AF_INET and raw is not None and len(raw) == 4:
                 found.append(ipaddress.IPv4Address(raw))
-            elif family == socket.AF_INET6 and raw is not None and len(raw) == 16:
+            elif family == _socket.AF_INET6 and raw is not None and len(raw) == 16:
                 found.append(ipaddress.IPv6Address(raw))
         offset += _align(length)
     return False, found
@@ -96,7 +96,7 @@ def _parse_addr_messages(data: bytes) -> tuple[bool, list]:
 
 def netlink_addresses(timeout: float = 1.0) -> frozenset[Address]:
     """Every address configured on this host (both families), from an RTM_GETADDR dump."""
-    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_ROUTE)
+    sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW, _NETLINK_ROUTE)
     try:
         sock.settimeout(timeout)
         sock.bind((0, 0))
@@ -107,7 +107,7 @@ def netlink_addresses(timeout: float = 1.0) -> frozenset[Address]:
             1,
             0,
         )
-        sock.send(header + _IFADDRMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0))
+        sock.send(header + _IFADDRMSG.pack(_socket.AF_UNSPEC, 0, 0, 0, 0))
         found: list = []
         while True:
             done, part = _parse_addr_messages(sock.recv(65536))

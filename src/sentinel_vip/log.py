@@ -2,10 +2,12 @@
 
 We write syslog datagrams ourselves instead of using the ``syslog`` module so that the socket
 path is configurable: tests listen on their own socket and can read every line we log.
+``_socket`` (the C module under ``socket``) is enough for that, and spares the check
+importing ``socket`` with its ``enum`` and ``selectors``.
 """
 
+import _socket
 import os
-import socket
 import sys
 import time
 
@@ -78,7 +80,7 @@ class Logger:
         data = f"<{pri}>{stamp} {IDENT}[{os.getpid()}]: {line}".encode("utf-8", "replace")
         try:
             if self._sock is None:
-                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                self._sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
                 self._sock.settimeout(0.2)
                 self._sock.connect(self._socket_path)
             self._sock.send(data)

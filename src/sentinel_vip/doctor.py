@@ -178,6 +178,7 @@ def host_facts(config, host: Host) -> dict:
     last = history.last_state(config.history_file, config.keepalived_instance)
     return {
         "installed": binary is not None,
+        "unreadable": files.unreadable(config.keepalived_config_file),
         "blocks": blocks,
         "files": read,
         "test_output": keepalived_test(binary, config.keepalived_config_file)
@@ -194,13 +195,16 @@ def host_facts(config, host: Host) -> dict:
     }
 
 
-def sentinel_confs(config) -> list:
-    confs = []
+def sentinel_confs(config) -> tuple:
+    """(parsed configs, paths this user may not read) of ``sentinel.config_files``."""
+    confs, unreadable = [], []
     for path in config.sentinel_config_files:
         text = files.read_text(path)
         if text is not None:
             confs.append(files.parse_sentinel_conf(path, text))
-    return confs
+        elif files.unreadable(path):
+            unreadable.append(path)
+    return confs, unreadable
 
 
 def findings(config, host: Host = Host()) -> list:
@@ -221,7 +225,8 @@ def findings(config, host: Host = Host()) -> list:
     role = (redis.get("info") or {}).get("role")
     found += checks.sentinels(config, answers, states, via_vip, classify, role)
     found += checks.keepalived(config, host_facts(config, host))
-    found += checks.sentinel_files(config, sentinel_confs(config), classify)
+    confs, unreadable = sentinel_confs(config)
+    found += checks.sentinel_files(config, confs, classify, unreadable)
     return found
 
 

@@ -314,6 +314,15 @@ def keepalived(config, host: dict) -> list:
     found = []
     blocks, read = host["blocks"], host["files"]
     main = config.keepalived_config_file
+    if main not in read and host.get("unreadable"):
+        return [
+            Finding(
+                WARN,
+                "keepalived",
+                f"{main}: permission denied: keepalived's config not checked",
+                "run doctor as root",
+            )
+        ]
     if main not in read:
         return [
             Finding(
@@ -484,7 +493,20 @@ def _static_vip(config, host) -> list:
 # -- Sentinel's config files -------------------------------------------------------------------
 
 
-def sentinel_files(config, confs: list, classify) -> list:
+def sentinel_files(config, confs: list, classify, unreadable=()) -> list:
+    """``unreadable``: configured Sentinel files this user may not read (Debian's
+    /etc/redis is redis:redis 2770): not checked, said so, never taken for absent."""
+    skipped = [
+        Finding(
+            WARN,
+            "sentinel.conf",
+            f"{path}: permission denied: not checked",
+            "run doctor as root to check Sentinel's config",
+        )
+        for path in unreadable
+    ]
+    if not confs and skipped:
+        return skipped
     if not confs:
         return [
             Finding(
@@ -494,7 +516,7 @@ def sentinel_files(config, confs: list, classify) -> list:
                 "fine when the Sentinels run elsewhere; else set sentinel.config_files",
             )
         ]
-    found = []
+    found = skipped
     for conf in confs:
         for included, name in conf.included_monitors:
             found.append(

@@ -52,6 +52,18 @@ def read_text(path: str) -> str | None:
         return None
 
 
+def unreadable(path: str) -> bool:
+    """``path`` may exist but this user may not read it (EACCES on it or on a directory on
+    the way): "not there" and "not readable by me" need different fixes."""
+    try:
+        with open(path, "rb"):
+            return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+
+
 def parse_keepalived(path: str, read=read_text, expand=None, depth: int = 0):
     """(top-level blocks, files read in order) for ``path`` and everything it includes."""
     expand = expand or (lambda pattern: sorted(globmod.glob(pattern)))

@@ -313,3 +313,32 @@ def test_report_and_exit_code():
     ]
     assert doctor.exit_code([ok, warn]) == ExitCode.OK
     assert doctor.exit_code([ok, warn, fail]) == ExitCode.PROBLEMS_FOUND == 13
+
+
+def test_unreadable_files_are_not_taken_for_missing(tmp_path):
+    """doctor as the script user cannot read Debian's /etc/redis (redis:redis 2770): that is
+    said (WARN, run as root), not reported as "no Sentinel config" or "not found"."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "sentinel.conf").write_text("port 26379\n")
+    locked.chmod(0o000)
+    try:
+        if os.access(locked / "sentinel.conf", os.R_OK):  # root reads anything
+            assert not doctor_files.unreadable(str(locked / "sentinel.conf"))
+        else:
+            assert doctor_files.unreadable(str(locked / "sentinel.conf"))
+    finally:
+        locked.chmod(0o755)
+    assert not doctor_files.unreadable(str(tmp_path / "absent.conf"))
+    config = make_config()
+    found = doctor_checks.sentinel_files(
+        config, [], classify=lambda h, p: "other", unreadable=["/etc/redis/sentinel.conf"]
+    )
+    assert statuses(found) == [("warn", "sentinel.conf")]
+    assert "permission denied" in found[0].detail and "root" in found[0].fix
+    host = {"installed": True, "unreadable": True, "blocks": [], "files": []}
+    found = doctor_checks.keepalived(config, host)
+    assert statuses(found) == [("warn", "keepalived")]
+    assert "/k/keepalived.conf: permission denied" in found[0].detail
+    found = doctor_checks.keepalived(config, {**host, "unreadable": False})
+    assert statuses(found) == [("fail", "keepalived")] and "not found" in found[0].detail

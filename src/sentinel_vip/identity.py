@@ -9,21 +9,22 @@ succeeds for any address. No process is spawned; this runs every second.
 Loopback and the VIP never identify a node: Debian's stock sentinel.conf monitors
 127.0.0.1, which every node would take for itself, and the VIP is local on whichever node
 holds it.
+
+Addresses are handled as canonical strings (``inet_ntop``'s spelling of ``inet_pton``'s
+bytes), not ``ipaddress`` objects: importing ipaddress cost the check ~1 ms a run.
 """
 
 from __future__ import annotations
 
 import _socket
 import functools
-import ipaddress
 import struct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for annotations only: importing typing costs the check ~3 ms a run
     from collections.abc import Iterable, Sequence
-    from typing import Union
 
-    Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+    Address = str  # canonical, as normalise() returns it
 
 SELF = "self"
 OTHER = "other"
@@ -45,15 +46,40 @@ _IFADDRMSG = struct.Struct("=BBBBI")
 _RTATTR = struct.Struct("=HH")
 
 
+_V4_MAPPED = bytes(10) + b"\xff\xff"  # ::ffff:0:0/96
+
+
+def _packed(text: str) -> bytes | None:
+    """The 4 or 16 bytes of an IP literal (strict: no leading zeros), else None."""
+    for family in (_socket.AF_INET, _socket.AF_INET6):
+        try:
+            return _socket.inet_pton(family, text)
+        except (OSError, ValueError):  # ValueError: NUL or a surrogate in the text
+            pass
+    return None
+
+
+def _canonical(packed: bytes) -> Address:
+    """One spelling per address; IPv4-mapped IPv6 becomes the IPv4 address."""
+    if len(packed) == 16 and packed[:12] == _V4_MAPPED:
+        packed = packed[12:]
+    family = _socket.AF_INET if len(packed) == 4 else _socket.AF_INET6
+    return _socket.inet_ntop(family, packed)
+
+
 def normalise(text: str) -> Address | None:
-    """An IP address without zone, IPv4-mapped IPv6 turned into IPv4; None for a hostname."""
-    try:
-        addr = ipaddress.ip_address(text.strip("[]").split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped
-    return addr
+    """An IP address in canonical form, without zone, IPv4-mapped IPv6 turned into IPv4;
+    None for a hostname."""
+    packed = _packed(text.strip("[]").split("%", 1)[0])
+    return _canonical(packed) if packed is not None else None
+
+
+def _is_loopback(addr: Address) -> bool:
+    return addr.startswith("127.") or addr == "::1"  # 127.0.0.0/8, ::1/128
+
+
+def _is_unspecified(addr: Address) -> bool:
+    return addr in ("0.0.0.0", "::")
 
 
 def _align(n: int) -> int:
@@ -87,9 +113,9 @@ def _parse_addr_messages(data: bytes) -> tuple[bool, list]:
             # IFA_LOCAL is the own address; on point-to-point links IFA_ADDRESS is the peer.
             raw = attrs.get(_IFA_LOCAL, attrs.get(_IFA_ADDRESS))
             if family == _socket.AF_INET and raw is not None and len(raw) == 4:
-                found.append(ipaddress.IPv4Address(raw))
+                found.append(_canonical(raw))
             elif family == _socket.AF_INET6 and raw is not None and len(raw) == 16:
-                found.append(ipaddress.IPv6Address(raw))
+                found.append(_canonical(raw))
         offset += _align(length)
     return False, found
 
@@ -141,7 +167,7 @@ def proc_addresses(
             for line in fh:
                 fields = line.split()
                 if fields and len(fields[0]) == 32:
-                    found.add(ipaddress.IPv6Address(bytes.fromhex(fields[0])))
+                    found.add(_canonical(bytes.fromhex(fields[0])))
     except (OSError, ValueError):
         pass
     return frozenset(found)
@@ -178,7 +204,10 @@ class Identity:
         self._vip = normalise(vip) if vip else None
         self._allow_loopback = allow_loopback
         # ``addresses`` replaces detection (tests); None = ask the kernel when first needed.
-        self._addresses = frozenset(addresses) if addresses is not None else None
+        # (Any spelling, ipaddress objects included, is brought to the canonical one.)
+        self._addresses = None
+        if addresses is not None:
+            self._addresses = frozenset(normalise(str(a)) for a in addresses) - {None}
 
     def _local(self) -> frozenset[Address]:
         if self._addresses is None:
@@ -200,14 +229,14 @@ class Identity:
             return SELF if self._explicit_match(ip, port) else OTHER
         if self._vip is not None and addr == self._vip:
             return VIP
-        unusable = addr.is_loopback or addr.is_unspecified
-        if unusable and not (self._allow_loopback and addr.is_loopback):
+        loopback = _is_loopback(addr)
+        if (loopback or _is_unspecified(addr)) and not (self._allow_loopback and loopback):
             return LOOPBACK
         if self._explicit:
             return SELF if self._explicit_match(addr, port) else OTHER
         if port != self._announce_port:
             return OTHER
-        if addr in self._local() or (addr.is_loopback and self._allow_loopback):
+        if addr in self._local() or (loopback and self._allow_loopback):
             return SELF
         return OTHER
 

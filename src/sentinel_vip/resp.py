@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import _socket
 import _thread
-import ipaddress
 import sys
 
 from sentinel_vip.errors import ExitCode, SentinelVipError
@@ -116,11 +115,8 @@ def _one_line(text: str, secret: str = "") -> str:
 
 
 def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    return True
+    """An IP literal, with or without an IPv6 zone ("fe80::1%eth0")."""
+    return _literal_address(host.split("%", 1)[0], 0) is not None
 
 
 def _ssl_error_type():

@@ -8,6 +8,8 @@ import shutil
 import subprocess
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sentinel_vip import identity
 from sentinel_vip.identity import Identity
@@ -39,12 +41,12 @@ def ip_addr_json() -> set:
 
 def test_netlink_finds_loopback_and_every_address_ip_shows():
     found = identity.netlink_addresses()
-    assert ipaddress.ip_address("127.0.0.1") in found
-    assert found == ip_addr_json()
+    assert "127.0.0.1" in found
+    assert {ipaddress.ip_address(a) for a in found} == ip_addr_json()
 
 
 def test_proc_fallback_agrees_with_ip():
-    assert identity.proc_addresses() == ip_addr_json()
+    assert {ipaddress.ip_address(a) for a in identity.proc_addresses()} == ip_addr_json()
 
 
 def test_proc_fallback_parses_fib_trie_and_if_inet6(tmp_path):
@@ -103,7 +105,7 @@ def test_netlink_error_message_is_an_oserror():
 
 def test_detection_uses_the_kernel_when_no_addresses_are_injected():
     me = Identity(announce_port=6379)
-    others = [a for a in identity.local_addresses() if not a.is_loopback]
+    others = [a for a in identity.local_addresses() if not ipaddress.ip_address(a).is_loopback]
     if not others:
         pytest.skip("no non-loopback address on this host")
     assert me.classify(str(others[0]), 6379) == "self"
@@ -203,3 +205,48 @@ def test_explicit_loopback_needs_allow_loopback():
 def test_explicit_vip_is_still_vip():
     me = detect(explicit=[("10.0.0.100", None)], vip="10.0.0.100")
     assert me.classify("10.0.0.100", 6379) == "vip"
+
+
+# -- normalise: ipaddress is the oracle (identity does without it on the hot path) -----------
+
+
+def expected(text: str):
+    try:
+        addr = ipaddress.ip_address(text.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+@given(st.one_of(st.binary(min_size=4, max_size=4), st.binary(min_size=16, max_size=16)))
+def test_normalise_agrees_with_ipaddress_on_every_address(packed):
+    addr = ipaddress.ip_address(packed)
+    spellings = {str(addr), addr.exploded, addr.exploded.upper(), f"[{addr}]"}
+    if addr.version == 6:
+        spellings.add(f"{addr}%eth0")
+    want = expected(str(addr))
+    for text in spellings:
+        got = identity.normalise(text)
+        assert got is not None and ipaddress.ip_address(got) == want, text
+        assert got == identity.normalise(str(want))  # one spelling per address
+        me = Identity(announce_port=6379, addresses=[])
+        loopback = want.is_loopback or want.is_unspecified
+        assert (me.classify(text, 6379) == "loopback") == loopback, text
+
+
+@given(st.text(max_size=40))
+def test_normalise_accepts_what_ipaddress_accepts(text):
+    got = identity.normalise(text)
+    want = expected(text)
+    assert (got is None) == (want is None), text
+    if want is not None:
+        assert ipaddress.ip_address(got) == want
+
+
+@pytest.mark.parametrize(
+    "text", ["01.2.3.4", "1.2.3", "256.1.1.1", "1.2.3.4 ", "::g", "1:2:3:4:5:6:7:8:9", "a\x00b"]
+)
+def test_malformed_literals_are_hostnames(text):
+    assert identity.normalise(text) is None

@@ -13,6 +13,9 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 FORBIDDEN = (
     "dataclasses", "inspect", "typing", "tempfile", "shutil", "random", "argparse", "json",
     "re", "tomllib", "tomli", "ssl", "redis", "encodings.idna", "queue", "threading", "heapq",
+    # socket and signal build IntEnums (enum; socket also imports selectors): the hot path
+    # uses _socket and _signal; errors.ExitCode does without enum; identity without ipaddress.
+    "socket", "signal", "enum", "selectors", "ipaddress",
     "sentinel_vip.config",
     "sentinel_vip.config_schema",
 )  # fmt: skip

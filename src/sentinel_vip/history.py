@@ -57,8 +57,15 @@ def read(path: str, limit: int = 0) -> list[dict]:
     return records
 
 
-def last_state(path: str, instance: str) -> str | None:
-    for record in reversed(read(path, 200)):
-        if record.get("instance") == instance:
-            return record.get("to")
+def last_record(records: list, instance: str) -> dict | None:
+    """The instance's newest record that describes its state (not a superseded one, see
+    notify.superseded_by_live_state)."""
+    for record in reversed(records):
+        if record.get("instance") == instance and not record.get("superseded"):
+            return record
     return None
+
+
+def last_state(path: str, instance: str) -> str | None:
+    record = last_record(read(path, 200), instance)
+    return record.get("to") if record else None

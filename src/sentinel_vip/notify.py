@@ -71,6 +71,9 @@ def run(config, logger, transition: Transition) -> int:
     deadline = Deadline(config.notify_deadline)
     with _lock(config.state_dir, deadline):
         previous = history.last_state(config.history_file, transition.name)
+        superseded = superseded_by_live_state(
+            transition.state, metrics.vip_held(config.vip_address)
+        )
         outcome = _observe_and_act(config, transition, deadline)
         record = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -81,6 +84,7 @@ def run(config, logger, transition: Transition) -> int:
             "from": previous,
             "to": transition.state,
             "priority": transition.priority,
+            "superseded": superseded,
             **outcome,
         }
         level = "warning" if outcome["action"] in ("demoted", "demote_failed") else "notice"
@@ -94,14 +98,34 @@ def run(config, logger, transition: Transition) -> int:
             sentinel_master=outcome["sentinel_master"],
             action=outcome["action"],
             reason=outcome["reason"],
+            superseded=superseded,
         )
         try:
             history.append(config.history_file, record, config.history_max_lines)
         except OSError as exc:
             logger.log("err", "history_unwritable", path=config.history_file, error=exc.strerror)
-        metrics.on_transition(config, transition.state, logger)
-    _run_hooks(config, logger, transition, previous, outcome)
+        if superseded is None:
+            metrics.on_transition(config, transition.state, logger)
+    _run_hooks(config, logger, transition, previous, outcome, superseded)
     return 0
+
+
+def superseded_by_live_state(state: str, vip_held: bool | None) -> str | None:
+    """Why this transition is no longer keepalived's state, or None if it may still be.
+
+    keepalived runs notify scripts without ordering them (keepalived #1884): FAULT -> BACKUP
+    -> MASTER within milliseconds can reach us as MASTER, BACKUP. keepalived adds the VIP
+    before it notifies MASTER and removes it before it notifies anything else, so a MASTER
+    notify without the VIP, or any other with it, describes a state already left. Such a
+    record stays in the history (marked) but is not taken as the instance's state.
+    """
+    if vip_held is None:
+        return None
+    if state == "MASTER" and not vip_held:
+        return "vip not held: a later transition already happened"
+    if state in ("BACKUP", "FAULT", "STOP") and vip_held:
+        return "vip held: a later MASTER transition already happened"
+    return None
 
 
 def _observe_and_act(config, transition: Transition, deadline: Deadline) -> dict:
@@ -139,7 +163,7 @@ def _observe_and_act(config, transition: Transition, deadline: Deadline) -> dict
     return outcome
 
 
-def _run_hooks(config, logger, transition: Transition, previous, outcome: dict) -> None:
+def _run_hooks(config, logger, transition: Transition, previous, outcome: dict, superseded) -> None:
     variables = {
         "SENTINEL_VIP_TYPE": transition.kind,
         "SENTINEL_VIP_INSTANCE": transition.name,
@@ -149,6 +173,7 @@ def _run_hooks(config, logger, transition: Transition, previous, outcome: dict) 
         "SENTINEL_VIP_REDIS_ROLE": outcome["redis_role"],
         "SENTINEL_VIP_MASTER": outcome["sentinel_master"],
         "SENTINEL_VIP_ACTION": outcome["action"],
+        "SENTINEL_VIP_SUPERSEDED": "1" if superseded else "",
     }
     for result in hooks.run_hooks(config.hooks_dir, variables, config.hook_timeout):
         level = "info" if result.status == "ok" else "warning"

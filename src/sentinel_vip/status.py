@@ -87,20 +87,23 @@ def _int(text):
 
 
 def keepalived_state(records: list, instance: str) -> dict:
-    """The instance's last notify record: keepalived's state as the notify hook saw it."""
-    for record in reversed(records):
-        if record.get("instance") == instance:
-            return {
-                "instance": instance,
-                "state": record.get("to"),
-                "since": record.get("time"),
-                "priority": record.get("priority"),
-            }
-    return {"instance": instance, "state": None, "since": None, "priority": None}
+    """The instance's last notify record: keepalived's state as the notify hook saw it
+    (records notify marked as superseded by a later transition are skipped)."""
+    record = history.last_record(records, instance)
+    if record is None:
+        return {"instance": instance, "state": None, "since": None, "priority": None}
+    return {
+        "instance": instance,
+        "state": record.get("to"),
+        "since": record.get("time"),
+        "priority": record.get("priority"),
+    }
 
 
 def transition_rows(records: list) -> list:
-    keys = ("time", "instance", "from", "to", "redis_role", "sentinel_master", "action")
+    keys = (
+        "time", "instance", "from", "to", "redis_role", "sentinel_master", "action", "superseded",
+    )  # fmt: skip
     return [{k: r.get(k) for k in keys} for r in records]
 
 

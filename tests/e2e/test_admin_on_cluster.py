@@ -83,13 +83,11 @@ def sentinels_know_each_other(cluster) -> bool:
     return True
 
 
-# Known product bug (keepalived #1884, docs/field-notes): keepalived starts one notify process
-# per transition and does not order them. A node passing FAULT -> BACKUP -> MASTER within a few
-# ms (every start and every promotion here) can have its BACKUP notify record last, so the
-# history, status' keepalived.state and the keepalived_master metric say BACKUP on the
-# MASTER. Each occurrence is collected here and the test ends as XFAIL with the evidence
-# (never a silent pass); everything else is still asserted.
-REORDERED: list = []
+# keepalived runs notify scripts unordered (keepalived #1884): FAULT -> BACKUP -> MASTER within
+# ms (every start and every promotion here) can reach notify as MASTER, BACKUP. notify marks
+# such a record "superseded" (the live VIP contradicts it) and status, doctor and the metrics
+# skip it; the count seen is printed as evidence that the case really happened.
+SUPERSEDED_SEEN: list = []
 
 
 def settled_status(cluster, profile, name: str, want: str) -> dict:
@@ -97,29 +95,17 @@ def settled_status(cluster, profile, name: str, want: str) -> dict:
     check verdict exists (both are written by keepalived's own runs, asynchronously)."""
     docs = []
 
-    def recorded():
-        docs.append(status(cluster, profile, name))
-        return docs[-1]["keepalived"]["state"] and docs[-1]["check"] is not None
-
     def wanted():
-        return recorded() and docs[-1]["keepalived"]["state"] == want
+        docs.append(status(cluster, profile, name))
+        doc = docs[-1]
+        return doc["check"] is not None and doc["keepalived"]["state"] == want
 
     try:
-        cluster.wait_for(recorded, 30, f"{name}: a keepalived state and a check verdict")
-        cluster.wait_for(wanted, 10, f"{name}: keepalived {want} recorded")
-    except Exception:
-        if not reordered(docs[-1], want):
-            raise
-        REORDERED.append((name, docs[-1]["transitions"]))
+        cluster.wait_for(wanted, 30, f"{name}: keepalived {want} recorded and a check verdict")
     finally:
         print(f"--- status --json on {name}\n{json.dumps(docs[-1], indent=2) if docs else ''}")
+    SUPERSEDED_SEEN.extend((name, t) for t in docs[-1]["transitions"] if t.get("superseded"))
     return docs[-1]
-
-
-def reordered(doc: dict, want: str) -> bool:
-    """The history has ``want`` but an older transition's notify recorded after it."""
-    tos = [t["to"] for t in doc["transitions"]]
-    return want in tos and tos[-1] != want and doc["vip"]["held"] is (want == "MASTER")
 
 
 def assert_master_status(doc: dict, node, name: str) -> None:
@@ -131,14 +117,10 @@ def assert_master_status(doc: dict, node, name: str) -> None:
     assert doc["sentinels"]["votes"] >= doc["sentinels"]["need"] == 2
     assert doc["vip"]["held"] is True
     assert doc["keepalived"]["instance"] == "sentinel_vip"
-    if name not in reordered_nodes():
-        assert doc["keepalived"]["state"] == "MASTER"
-        assert doc["transitions"] and doc["transitions"][-1]["to"] == "MASTER"
+    assert doc["keepalived"]["state"] == "MASTER"
+    current = [t for t in doc["transitions"] if not t.get("superseded")]
+    assert current and current[-1]["to"] == "MASTER"
     assert doc["check"]["ok"] is True and doc["check"]["code"] == 0, doc["check"]
-
-
-def reordered_nodes() -> set:
-    return {name for name, _ in REORDERED}
 
 
 def assert_replica_status(doc: dict, node, master) -> None:
@@ -181,7 +163,7 @@ def assert_render_dry_run(cluster, profile, name: str) -> None:
 
 
 def test_admin_commands_on_the_cluster(make_cluster, installed_pyz):
-    REORDERED.clear()
+    SUPERSEDED_SEEN.clear()
     profile = SentinelVipProfile(binary=installed_pyz)
     cluster = make_cluster(profile)
     cluster.wait_for(lambda: cluster.vip_holders() == ["n1"], 60, "VIP on n1 at start")
@@ -210,11 +192,7 @@ def test_admin_commands_on_the_cluster(make_cluster, installed_pyz):
         # The one warning: the cluster's sentinel.conf does not include sentinel-vip's
         # Sentinel snippet (its settings are written inline by the cluster instead).
         not_ok = {item: s for item, s in found.items() if s != ["ok"]}
-        if name in reordered_nodes():  # the notify reordering above: doctor sees it too
-            assert not_ok.pop("static vip") == ["WARN"]
-            assert "on this host but keepalived's last state is BACKUP" in done.stdout
-        else:
-            assert found["static vip"] == ["ok"]
+        assert found["static vip"] == ["ok"]
         assert not_ok == {"sentinel snippet": ["WARN"]}, (name, not_ok)
         assert done.stdout.splitlines()[-1].endswith(" warn, 0 fail")
 
@@ -258,13 +236,7 @@ def test_admin_commands_on_the_cluster(make_cluster, installed_pyz):
         cluster.wait_for(metrics_settled, 20, f"sentinel_vip_vip_held {want}")
     finally:
         print(f"metrics vip_held: want {want}, last mismatch seen {metrics_seen[-1:]}")
-    if new not in reordered_nodes():
-        assert metric(cluster, profile, new, "sentinel_vip_keepalived_master") == "1"
+    assert metric(cluster, profile, new, "sentinel_vip_keepalived_master") == "1"
     assert metric(cluster, profile, "n1", "sentinel_vip_keepalived_master") == "0"
     assert metric(cluster, profile, "n1", "sentinel_vip_check_code") == "4"
-    if REORDERED:
-        seen = "; ".join(
-            f"{n}: " + ", ".join(f"{t['from'] or '?'}->{t['to']}" for t in ts[-3:])
-            for n, ts in REORDERED
-        )
-        pytest.xfail(f"keepalived ran notify out of order (#1884), history ends {seen}")
+    print(f"superseded notify records seen (keepalived #1884): {SUPERSEDED_SEEN}")

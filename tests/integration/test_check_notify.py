@@ -287,3 +287,20 @@ def test_check_and_notify_keep_the_metrics_textfile(runnable_pyz, cluster, tmp_p
     cluster.stop_sentinel(2)
     assert run_pyz(runnable_pyz, config, "check").returncode == ExitCode.NO_MAJORITY
     assert metric("sentinel_vip_check_ok") == 0
+
+
+def test_a_notify_contradicted_by_the_live_vip_is_recorded_as_superseded(runnable_pyz, shared):
+    """keepalived runs notify unordered (#1884): a MASTER notify arriving after the VIP was
+    already removed again must not become the recorded state."""
+    config = shared.write_config(
+        1, **{"vip.address": "192.0.2.55", "keepalived.instance": "VI_7"}
+    )  # the VIP is not on this host
+    history = config.replace("sentinel-vip.toml", "history.jsonl")
+    run_pyz(runnable_pyz, config, "notify", "INSTANCE", "VI_7", "BACKUP", "90")
+    run_pyz(runnable_pyz, config, "notify", "INSTANCE", "VI_7", "MASTER", "90")
+    records = [json.loads(line) for line in read(history).splitlines()]
+    mine = [r for r in records if r["instance"] == "VI_7"]
+    assert [(r["to"], bool(r["superseded"])) for r in mine] == [("BACKUP", False), ("MASTER", True)]
+    done = run_pyz(runnable_pyz, config, "status", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["keepalived"]["state"] == "BACKUP"

@@ -48,3 +48,14 @@ def test_concurrent_appends_do_not_interleave(tmp_path):
     assert sorted(json.loads(line)["n"] for line in lines) == sorted(
         i for k in range(4) for i in range(k * 100, k * 100 + 50)
     )
+
+
+def test_superseded_records_are_not_the_instance_state(tmp_path):
+    """keepalived's notify runs are unordered: a record notify marked superseded stays in the
+    history but does not count as the state."""
+    path = str(tmp_path / "h.jsonl")
+    history.append(path, {"instance": "VI_1", "to": "MASTER"}, 100)
+    history.append(path, {"instance": "VI_1", "to": "BACKUP", "superseded": "vip held"}, 100)
+    assert history.last_state(path, "VI_1") == "MASTER"
+    assert history.last_record(history.read(path), "VI_1")["to"] == "MASTER"
+    assert [r["to"] for r in history.read(path)] == ["MASTER", "BACKUP"]

@@ -3,7 +3,7 @@
 import pytest
 
 from sentinel_vip.errors import ExitCode, UsageError
-from sentinel_vip.notify import Transition, parse_args
+from sentinel_vip.notify import Transition, parse_args, superseded_by_live_state
 
 
 @pytest.mark.parametrize(
@@ -45,3 +45,17 @@ def test_rejected_forms_are_usage_errors(args):
     assert err.value.exit_code == ExitCode.USAGE
     assert "\n" not in str(err.value)
     assert len(str(err.value)) < 400
+
+
+@pytest.mark.parametrize(
+    ("state", "held", "superseded"),
+    [
+        ("MASTER", True, False), ("MASTER", False, True),
+        ("BACKUP", False, False), ("BACKUP", True, True),
+        ("FAULT", True, True), ("STOP", False, False),
+        ("MASTER", None, False), ("BACKUP", None, False),  # no VIP configured: cannot tell
+    ],
+)  # fmt: skip
+def test_a_transition_contradicted_by_the_live_vip_is_superseded(state, held, superseded):
+    """keepalived adds the VIP before notifying MASTER and removes it before any other."""
+    assert (superseded_by_live_state(state, held) is not None) is superseded

@@ -94,15 +94,17 @@ def test_status_json_on_the_master_and_a_replica(runnable_pyz, shared, tmp_path)
 def test_status_table_shows_the_check_verdict_and_transitions(runnable_pyz, shared, tmp_path):
     config = admin_config(shared, 0, tmp_path)
     assert run_pyz(runnable_pyz, config, "check").returncode == ExitCode.OK
-    notify = run_pyz(runnable_pyz, config, "notify", "INSTANCE", "sentinel_vip", "MASTER", "100")
+    # BACKUP: the test VIP is not on this host, and a MASTER notify without the VIP would be
+    # recorded as superseded (keepalived adds the VIP before it notifies MASTER).
+    notify = run_pyz(runnable_pyz, config, "notify", "INSTANCE", "sentinel_vip", "BACKUP", "100")
     assert notify.returncode == 0, notify.stderr
     done = run_pyz(runnable_pyz, config, "status")
     assert done.returncode == 0 and done.stderr == ""
     lines = done.stdout.splitlines()
     assert lines[0].startswith("node        ")
     assert any(line.startswith("check       ok OK (0): master agreed") for line in lines)
-    assert any(line.startswith("keepalived  sentinel_vip  MASTER  since ") for line in lines)
-    assert any("-> MASTER  action=none" in line for line in lines if line.startswith("transit"))
+    assert any(line.startswith("keepalived  sentinel_vip  BACKUP  since ") for line in lines)
+    assert any("-> BACKUP  action=none" in line for line in lines if line.startswith("transit"))
     assert sum(line.startswith("sentinel ") and " agrees" in line for line in lines) == 3
 
 

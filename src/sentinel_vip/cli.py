@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
 
             print(f"{PROG} {VERSION}")
             return 0
+        if command == "doctor":
+            return _doctor(config_path)
         config = _load_config(config_path, cached=command == "check")
         from sentinel_vip.log import Logger
 
@@ -137,6 +139,18 @@ def _argparse(argv: list[str]):
     return args.command, args.config, getattr(args, "args", args)
 
 
+def _doctor(config_path: str | None) -> int:
+    """doctor reports an invalid config in its own format rather than failing on it."""
+    from sentinel_vip import doctor
+    from sentinel_vip.errors import ConfigError
+
+    try:
+        config = _load_config(config_path)
+    except ConfigError as exc:
+        return doctor.run_invalid(exc)
+    return doctor.run(config)
+
+
 def _load_config(cli_value: str | None, cached: bool = False):
     from sentinel_vip.config_files import resolve_path
 
@@ -167,10 +181,6 @@ def _run(command: str, config, logger, rest: list[str]) -> int:
         from sentinel_vip import status
 
         return status.run(config, as_json=rest.json, transitions=max(0, rest.transitions))
-    if command == "doctor":
-        from sentinel_vip import doctor
-
-        return doctor.run(config)
     if command == "render":
         from sentinel_vip import render
 

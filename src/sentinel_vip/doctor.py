@@ -259,3 +259,12 @@ def run(config, host: Host = Host(), out=None) -> int:
     found = findings(config, host)
     out.write(report(found))
     return exit_code(found)
+
+
+def run_invalid(error, out=None) -> int:
+    """doctor on a config that does not load: every problem as a FAIL line, exit 13, so the
+    admin gets doctor's report format (and exit code) instead of a bare CONFIG error."""
+    out = out or sys.stdout
+    found = checks.config_invalid(error.path, error.problems)
+    out.write(report(found))
+    return exit_code(found)

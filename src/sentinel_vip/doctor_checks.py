@@ -35,6 +35,14 @@ def config_parsed(config) -> list:
     ]
 
 
+def config_invalid(path: str, problems) -> list:
+    """One FAIL per problem of a config that does not load: nothing else can be checked."""
+    return [
+        Finding(FAIL, "config", f"{path}: {problem}", "edit the file as the problem says")
+        for problem in problems
+    ]
+
+
 def secrets(insecure: list) -> list:
     if not insecure:
         return [

@@ -342,3 +342,18 @@ def test_unreadable_files_are_not_taken_for_missing(tmp_path):
     assert "/k/keepalived.conf: permission denied" in found[0].detail
     found = doctor_checks.keepalived(config, {**host, "unreadable": False})
     assert statuses(found) == [("fail", "keepalived")] and "not found" in found[0].detail
+
+
+def test_an_invalid_config_is_reported_as_fail_lines(tmp_path, capsys):
+    """doctor keeps its report format for a broken config: one FAIL per problem, exit 13."""
+    from sentinel_vip.cli import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('master_name = ""\n[sentinel]\nadresses = ["x"]\n')
+    code = main(["--config", str(bad), "doctor"])
+    out = capsys.readouterr().out
+    assert code == 13
+    fails = [line for line in out.splitlines() if line.startswith("FAIL  config")]
+    assert len(fails) >= 2, out
+    assert any("did you mean 'addresses'" in line for line in fails), out
+    assert out.splitlines()[-1].endswith(f"{len(fails)} fail")

@@ -249,6 +249,18 @@ def report(found: list) -> str:
     return "\n".join(lines) + "\n"
 
 
+def parse_report(text: str) -> dict:
+    """item -> [status as printed ("ok", "WARN", "FAIL"), ...], read back from ``report``'s
+    lines, for scripts and tests that judge a doctor run by its output."""
+    found: dict = {}
+    for line in text.splitlines():
+        status, _, rest = line.partition("  ")
+        status = status.strip()
+        if status in ("ok", "WARN", "FAIL") and rest.strip():
+            found.setdefault(rest.strip().split("  ", 1)[0], []).append(status)
+    return found
+
+
 def exit_code(found: list) -> int:
     failed = any(f.status == checks.FAIL for f in found)
     return int(ExitCode.PROBLEMS_FOUND if failed else ExitCode.OK)

@@ -17,6 +17,7 @@ import pytest
 
 from e2e import netns
 from e2e.profiles import SentinelVipProfile
+from sentinel_vip.doctor import parse_report
 
 pytestmark = pytest.mark.e2e
 
@@ -49,16 +50,6 @@ def status(cluster, profile, name: str) -> dict:
     done = run_admin(cluster, profile, name, "status", "--json")
     assert (done.returncode, done.stderr) == (0, ""), (name, done.returncode, done.stderr)
     return json.loads(done.stdout)
-
-
-def doctor_items(stdout: str) -> dict:
-    """item -> [status, ...] from doctor's report."""
-    found: dict = {}
-    for line in stdout.splitlines():
-        match = re.match(r"(ok|WARN|FAIL) +(.+?)  ", line)
-        if match:
-            found.setdefault(match.group(2), []).append(match.group(1))
-    return found
 
 
 def metric(cluster, profile, name: str, metric_name: str):
@@ -181,7 +172,7 @@ def test_admin_commands_on_the_cluster(make_cluster, installed_pyz):
         done = run_admin(cluster, profile, name, "doctor")
         print(f"--- doctor on {name} (exit {done.returncode})\n{done.stdout}{done.stderr}")
         assert (done.returncode, done.stderr) == (0, ""), done.stdout
-        found = doctor_items(done.stdout)
+        found = parse_report(done.stdout)
         for item in ITEMS_OK_EVERYWHERE:
             assert found.get(item) == ["ok"], (name, item, found.get(item))
         # identity is judged where the local Redis is master; replicas have nothing to judge

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from pkgtools import REPO, apt_install, purge, run
 
+from sentinel_vip.doctor import parse_report
+
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 from servers import Cluster, binaries_available
 
@@ -93,15 +95,6 @@ def as_script_user(config: str, *args: str):
                BIN, "--config", config, *args, check=False)  # fmt: skip
 
 
-def doctor_items(stdout: str) -> dict:
-    found: dict = {}
-    for line in stdout.splitlines():
-        match = re.match(r"(ok|WARN|FAIL) +(.+?)  ", line)
-        if match:
-            found.setdefault(match.group(2), []).append(match.group(1))
-    return found
-
-
 def test_status_json_of_the_master_and_a_replica(loopback):
     master = f"127.0.0.1:{loopback.redis_ports[0]}"
     docs = []
@@ -138,7 +131,7 @@ def test_doctor_with_the_package_defaults_for_keepalived(loopback):
     print(done.stdout)
     assert done.stderr == ""
     assert done.returncode == 13, done.stdout  # PROBLEMS_FOUND
-    found = doctor_items(done.stdout)
+    found = parse_report(done.stdout)
     for item in ("config", "secrets", "redis", "sentinels", "sentinel count", "quorum",
                  "agreement", "identity"):  # fmt: skip
         assert found.get(item) == ["ok"], (item, done.stdout)
@@ -167,7 +160,7 @@ def test_doctor_with_a_keepalived_conf_including_the_installed_snippet(loopback)
     done = as_script_user(config, "doctor")
     print(done.stdout)
     assert (done.returncode, done.stderr) == (0, ""), done.stdout
-    found = doctor_items(done.stdout)
+    found = parse_report(done.stdout)
     for item in ("config", "secrets", "redis", "sentinels", "sentinel count", "quorum",
                  "agreement", "identity", "keepalived include", "keepalived -t",
                  "script user", "virtual_router_id", "static vip"):  # fmt: skip

@@ -357,3 +357,18 @@ def test_an_invalid_config_is_reported_as_fail_lines(tmp_path, capsys):
     assert len(fails) >= 2, out
     assert any("did you mean 'addresses'" in line for line in fails), out
     assert out.splitlines()[-1].endswith(f"{len(fails)} fail")
+
+
+def test_parse_report_reads_back_what_report_prints():
+    found = [
+        doctor_checks.Finding(doctor_checks.OK, "config", "parses"),
+        doctor_checks.Finding(doctor_checks.WARN, "min-replicas", "is 0", "set it to 1"),
+        doctor_checks.Finding(doctor_checks.FAIL, "keepalived -t", "unknown keyword", "fix it"),
+        doctor_checks.Finding(doctor_checks.OK, "sentinel count", "3 (odd)"),
+    ]
+    assert doctor.parse_report(doctor.report(found)) == {
+        "config": ["ok"],
+        "min-replicas": ["WARN"],
+        "keepalived -t": ["FAIL"],
+        "sentinel count": ["ok"],
+    }

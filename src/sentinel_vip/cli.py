@@ -141,7 +141,7 @@ def _argparse(argv: list[str]):
 
 def _doctor(config_path: str | None) -> int:
     """doctor reports an invalid config in its own format rather than failing on it."""
-    from sentinel_vip import doctor
+    from sentinel_vip.admin import doctor
     from sentinel_vip.errors import ConfigError
 
     try:
@@ -152,37 +152,37 @@ def _doctor(config_path: str | None) -> int:
 
 
 def _load_config(cli_value: str | None, cached: bool = False):
-    from sentinel_vip.config_files import resolve_path
+    from sentinel_vip.config.files import resolve_path
 
     path = resolve_path(cli_value, os.environ)
     if cached:  # the check runs every second: no TOML parsing while the file is unchanged
-        from sentinel_vip import config_cache
+        from sentinel_vip.config import cache as config_cache
 
         return config_cache.load(path)
-    from sentinel_vip import config
+    from sentinel_vip.config import load as config
 
     return config.load(path)
 
 
 def _run(command: str, config, logger, rest: list[str]) -> int:
     if command == "check":
-        from sentinel_vip import check
+        from sentinel_vip.actions import check
 
         return check.run(config, logger)
     if command == "notify":
-        from sentinel_vip import notify
+        from sentinel_vip.actions import notify
 
         return notify.run(config, logger, notify.parse_args(rest))
     if command == "watch":
-        from sentinel_vip import watch
+        from sentinel_vip.actions import watch
 
         return watch.run(config, logger)
     if command == "status":
-        from sentinel_vip import status
+        from sentinel_vip.admin import status
 
         return status.run(config, as_json=rest.json, transitions=max(0, rest.transitions))
     if command == "render":
-        from sentinel_vip import render
+        from sentinel_vip.admin import render
 
         return render.run(config, dry_run=rest.dry_run)
     raise UsageError(f"unknown command {command!r}")

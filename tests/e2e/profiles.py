@@ -154,12 +154,12 @@ INSTANCE = "sentinel_vip"  # the shipped snippet's vrrp_instance (keepalived.ins
 
 
 def _render_module():
-    """sentinel_vip.render from this checkout (tools/demo and bench run without src/ on
+    """sentinel_vip.admin.render from this checkout (tools/demo and bench run without src/ on
     sys.path): the profile writes the node snippet with render's own code."""
     src = os.path.abspath(REPO_SRC)
     if src not in sys.path:
         sys.path.insert(0, src)
-    from sentinel_vip import render
+    from sentinel_vip.admin import render
 
     return render
 

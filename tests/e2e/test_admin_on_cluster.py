@@ -17,7 +17,7 @@ import pytest
 
 from e2e import netns
 from e2e.profiles import SentinelVipProfile
-from sentinel_vip.doctor import parse_report
+from sentinel_vip.admin.doctor import parse_report
 
 pytestmark = pytest.mark.e2e
 

@@ -76,7 +76,7 @@ def test_sentinel_vip_profile_adapts_the_shipped_snippet(root, tmp_path):
 
 
 def test_sentinel_vip_toml_loads(root, tmp_path):
-    config = pytest.importorskip("sentinel_vip.config")
+    config = pytest.importorskip("sentinel_vip.config.load")
     profile = SentinelVipProfile()
     ctx, files = (
         _render(profile, root, tmp_path)

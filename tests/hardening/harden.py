@@ -22,9 +22,9 @@ if _INTEGRATION not in sys.path:
 from servers import free_ports, to_toml, wait_for  # noqa: E402
 
 from sentinel_vip.deadline import Deadline  # noqa: E402
-from sentinel_vip.endpoint import Endpoint, TLSSettings  # noqa: E402
 from sentinel_vip.errors import ExitCode  # noqa: E402
-from sentinel_vip.resp import connect  # noqa: E402
+from sentinel_vip.probes.endpoint import Endpoint, TLSSettings  # noqa: E402
+from sentinel_vip.probes.resp import connect  # noqa: E402
 
 CODES = {int(code) for code in ExitCode}
 KEEPALIVED_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}

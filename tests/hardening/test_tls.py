@@ -21,8 +21,8 @@ from harden import (
     write_config,
 )
 
-from sentinel_vip.endpoint import TLSSettings
 from sentinel_vip.errors import ExitCode
+from sentinel_vip.probes.endpoint import TLSSettings
 
 NAME = "redis.test"
 

@@ -24,9 +24,9 @@ from collections import Counter
 from typing import Any, Callable, Optional
 
 from sentinel_vip.deadline import Deadline
-from sentinel_vip.endpoint import Endpoint
-from sentinel_vip.resp import ProbeError, connect
-from sentinel_vip.sentinel import ask_sentinels
+from sentinel_vip.probes.endpoint import Endpoint
+from sentinel_vip.probes.resp import ProbeError, connect
+from sentinel_vip.probes.sentinel import ask_sentinels
 
 MASTER_NAME = "mymaster"
 READY_TIMEOUT = 40.0

@@ -11,8 +11,14 @@ import pytest
 from servers import wait_for
 
 from sentinel_vip.deadline import Deadline
-from sentinel_vip.redis_probe import probe_redis
-from sentinel_vip.sentinel import NOT_WAITED, UNKNOWN_MASTER, ask_sentinels, flags_of, master_state
+from sentinel_vip.probes.local_redis import probe_redis
+from sentinel_vip.probes.sentinel import (
+    NOT_WAITED,
+    UNKNOWN_MASTER,
+    ask_sentinels,
+    flags_of,
+    master_state,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +63,7 @@ def test_probe_without_password_is_auth(shared):
 
 
 def test_probe_acl_user_needs_only_role(shared):
-    from sentinel_vip.endpoint import Endpoint
+    from sentinel_vip.probes.endpoint import Endpoint
 
     port = shared.redis_ports[0]
     shared.redis_call(0, "ACL", "SETUSER", "svip-probe", "on", ">probe-pw", "-@all", "+role")
@@ -235,7 +241,7 @@ def test_password_files_are_private(shared):
 
 
 def test_write_config_loads_with_overrides(shared, tmp_path):
-    from sentinel_vip.config import load
+    from sentinel_vip.config.load import load
 
     path = shared.write_config(
         1, str(tmp_path / "svip.toml"), **{"check.deadline": 0.5, "sentinel.agreement": 3}

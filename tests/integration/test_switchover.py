@@ -11,7 +11,7 @@ from servers import wait_for
 
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.errors import ExitCode
-from sentinel_vip.resp import ProbeError, connect
+from sentinel_vip.probes.resp import ProbeError, connect
 
 
 def writer(endpoint, acked: list, stop: threading.Event) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from pkgtools import REPO, apt_install, purge, run
 
-from sentinel_vip.doctor import parse_report
+from sentinel_vip.admin.doctor import parse_report
 
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 from servers import Cluster, binaries_available

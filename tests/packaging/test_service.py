@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from pkgtools import REPO, deb_files, need_tool, rpm_files, run
 
-from sentinel_vip.config_schema import SCHEMA
+from sentinel_vip.config.schema import SCHEMA
 
 UNIT = "sentinel-vip-watch.service"
 UNIT_PATH = f"/usr/lib/systemd/system/{UNIT}"

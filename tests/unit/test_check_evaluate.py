@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from sentinel_vip import check, config
+from sentinel_vip.actions import check
+from sentinel_vip.config import load as config
+from sentinel_vip.decision.facts import CheckFacts, RedisFacts, SentinelAnswer
 from sentinel_vip.errors import ExitCode
-from sentinel_vip.facts import CheckFacts, RedisFacts, SentinelAnswer
 from sentinel_vip.log import Logger
 
 ME = ("127.0.0.1", 6379)

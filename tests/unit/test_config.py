@@ -9,10 +9,11 @@ import sys
 
 import pytest
 
-from sentinel_vip import config, config_schema
-from sentinel_vip.config import from_mapping, insecure_files, load, resolve_path
-from sentinel_vip.endpoint import Endpoint, TLSSettings
+from sentinel_vip.config import load as config
+from sentinel_vip.config import schema as config_schema
+from sentinel_vip.config.load import from_mapping, insecure_files, load, resolve_path
 from sentinel_vip.errors import ConfigError, ExitCode
+from sentinel_vip.probes.endpoint import Endpoint, TLSSettings
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "etc" / "sentinel-vip" / "sentinel-vip.toml"
@@ -445,7 +446,7 @@ def test_problem_list_is_capped():
 
 def test_difflib_is_imported_only_for_typos():
     code = (
-        "import sys; from sentinel_vip import config;"
+        "import sys; from sentinel_vip.config import load as config;"
         f"config.load({str(EXAMPLE)!r});"
         "assert 'difflib' not in sys.modules, 'difflib imported'"
     )

@@ -5,7 +5,8 @@ import stat
 
 import pytest
 
-from sentinel_vip import config, config_cache
+from sentinel_vip.config import cache as config_cache
+from sentinel_vip.config import load as config
 from sentinel_vip.errors import ConfigError
 
 SECRET = "pw-CACHE-5e1d07"

@@ -2,9 +2,9 @@
 
 import pytest
 
-from sentinel_vip.decide import Policy, decide, settled, tally
+from sentinel_vip.decision.decide import Policy, decide, settled, tally
+from sentinel_vip.decision.facts import CheckFacts, RedisFacts, SentinelAnswer
 from sentinel_vip.errors import ExitCode
-from sentinel_vip.facts import CheckFacts, RedisFacts, SentinelAnswer
 
 ME = ("10.0.0.1", 6379)
 OTHER = ("10.0.0.2", 6379)

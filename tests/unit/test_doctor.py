@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-from sentinel_vip import doctor, doctor_checks, doctor_files
-from sentinel_vip.config import from_mapping
+from sentinel_vip.admin import doctor, doctor_checks, doctor_files
+from sentinel_vip.config.load import from_mapping
+from sentinel_vip.decision.facts import SentinelAnswer
 from sentinel_vip.errors import ExitCode
-from sentinel_vip.facts import SentinelAnswer
 
 KEEPALIVED_MAIN = """\
 global_defs {

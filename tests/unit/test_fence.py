@@ -1,4 +1,4 @@
-from sentinel_vip.fence import action_for, master_of
+from sentinel_vip.actions.fence import action_for, master_of
 
 ME = ("10.0.0.1", 6379)
 

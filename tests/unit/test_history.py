@@ -1,7 +1,7 @@
 import json
 import multiprocessing
 
-from sentinel_vip import history
+from sentinel_vip.store import history
 
 
 def test_append_and_read_back(tmp_path):

@@ -1,7 +1,7 @@
 import os
 import stat
 
-from sentinel_vip.hooks import hook_paths, run_hooks
+from sentinel_vip.actions.hooks import hook_paths, run_hooks
 
 
 def make_hook(directory, name, body, mode=0o755):

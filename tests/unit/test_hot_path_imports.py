@@ -16,18 +16,24 @@ FORBIDDEN = (
     # socket and signal build IntEnums (enum; socket also imports selectors): the hot path
     # uses _socket and _signal; errors.ExitCode does without enum; identity without ipaddress.
     "socket", "signal", "enum", "selectors", "ipaddress",
-    "sentinel_vip.config",
-    "sentinel_vip.config_schema",
+    "sentinel_vip.config.load",
+    "sentinel_vip.config.schema",
 )  # fmt: skip
 
 PROGRAM = """
 import sys
 sys.path.insert(0, sys.argv[1])
-from sentinel_vip import check, cli, config_cache, identity, log, redis_probe, sentinel, state
+from sentinel_vip import cli, log
+from sentinel_vip.actions import check
+from sentinel_vip.config import cache as config_cache
+from sentinel_vip.probes import identity
+from sentinel_vip.probes import local_redis
+from sentinel_vip.probes import sentinel
+from sentinel_vip.store import disk
 config = config_cache.load(sys.argv[2])
 check._insecure_files(config)
 from collections import Counter
-from sentinel_vip.decide import Tally
+from sentinel_vip.decision.decide import Tally
 Tally(Counter({"a:1": 2, "b:1": 1}), {"a:1": "self", "b:1": "other"}, 3, 3).leader()
 print(" ".join(sorted(sys.modules)))
 """
@@ -52,5 +58,5 @@ def test_a_cached_check_run_imports_nothing_costly(tmp_path):
         )  # fmt: skip
         assert out.returncode == 0, out.stderr
     modules = set(out.stdout.split())
-    assert "sentinel_vip.sentinel" in modules  # the list is the real one
+    assert "sentinel_vip.probes.sentinel" in modules  # the list is the real one
     assert sorted(set(FORBIDDEN) & modules) == []

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sentinel_vip import identity
-from sentinel_vip.identity import Identity
+from sentinel_vip.probes import identity
+from sentinel_vip.probes.identity import Identity
 
 LOCAL = [ipaddress.ip_address(a) for a in ("127.0.0.1", "::1", "10.0.0.5", "fd00::5")]
 

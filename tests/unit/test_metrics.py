@@ -6,8 +6,9 @@ import json
 import os
 import threading
 
-from sentinel_vip import metrics
-from sentinel_vip.config import from_mapping
+from sentinel_vip.config.load import from_mapping
+from sentinel_vip.probes import identity
+from sentinel_vip.store import metrics
 
 
 def make_config(tmp_path, textfile="metrics.prom", vip=""):
@@ -101,9 +102,9 @@ def test_write_is_off_without_a_textfile(tmp_path):
 
 def test_vip_held_reads_this_hosts_addresses(tmp_path):
     # 127.0.0.1 is on every host's lo; 192.0.2.77 (TEST-NET-1) is on none of ours.
-    assert metrics.vip_held("127.0.0.1") is True
-    assert metrics.vip_held("192.0.2.77") is False
-    assert metrics.vip_held("") is None
+    assert identity.vip_held("127.0.0.1") is True
+    assert identity.vip_held("192.0.2.77") is False
+    assert identity.vip_held("") is None
 
 
 def test_transitions_count_and_last_state(tmp_path):

@@ -2,8 +2,8 @@
 
 import pytest
 
+from sentinel_vip.actions.notify import Transition, parse_args, superseded_by_live_state
 from sentinel_vip.errors import ExitCode, UsageError
-from sentinel_vip.notify import Transition, parse_args, superseded_by_live_state
 
 
 @pytest.mark.parametrize(

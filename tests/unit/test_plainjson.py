@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sentinel_vip import plainjson, state
 from sentinel_vip.errors import ExitCode
+from sentinel_vip.store import disk, plainjson
 
 scalars = (
     st.none()
@@ -45,10 +45,10 @@ def test_check_state_round_trips_byte_for_byte(tmp_path):
         "warnings": ["/etc/x: mode 0644 group adm: readable by others\n"],
     }
     path = str(tmp_path / "check.json")
-    state.write_json(path, current)
+    disk.write_json(path, current)
     with open(path, "rb") as fh:
         assert fh.read() == json.dumps(current, sort_keys=True).encode() + b"\n"
-    assert state.read_json(path) == json.loads(json.dumps(current))
+    assert disk.read_json(path) == json.loads(json.dumps(current))
 
 
 @pytest.mark.parametrize(
@@ -70,6 +70,6 @@ def test_encode_refuses_what_is_not_plain_json(value):
 def test_unreadable_state_is_empty(tmp_path):
     path = tmp_path / "check.json"
     path.write_bytes(b'{"code": 1, "reason": "trunc')
-    assert state.read_json(str(path)) == {}
+    assert disk.read_json(str(path)) == {}
     path.write_bytes(b"\xff\xfe")
-    assert state.read_json(str(path)) == {}
+    assert disk.read_json(str(path)) == {}

@@ -24,8 +24,8 @@ SENTINEL_SNIPPETS = {
 TEMPLATES = REPO / "src" / "sentinel_vip" / "render_templates.py"
 
 if __name__ != "__main__":
-    from sentinel_vip import render, render_templates
-    from sentinel_vip.config import from_mapping
+    from sentinel_vip.admin import render, render_templates
+    from sentinel_vip.config.load import from_mapping
     from sentinel_vip.errors import ConfigError, ExitCode
 
 

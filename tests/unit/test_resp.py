@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from sentinel_vip import resp
 from sentinel_vip.deadline import Deadline
-from sentinel_vip.endpoint import Endpoint, TLSSettings
-from sentinel_vip.redis_probe import probe_redis
+from sentinel_vip.probes import resp
+from sentinel_vip.probes.endpoint import Endpoint, TLSSettings
+from sentinel_vip.probes.local_redis import probe_redis
 
 SECRET = "s3cr3t-Pa55"
 
@@ -379,9 +379,9 @@ def test_hot_path_does_not_import_ssl_or_redis(serve):
     server = serve(b"*1\r\n$6\r\nmaster\r\n")
     code = (
         "import sys\n"
-        "from sentinel_vip.endpoint import Endpoint\n"
+        "from sentinel_vip.probes.endpoint import Endpoint\n"
         "from sentinel_vip.deadline import Deadline\n"
-        "from sentinel_vip.redis_probe import probe_redis\n"
+        "from sentinel_vip.probes.local_redis import probe_redis\n"
         f"print(probe_redis(Endpoint('127.0.0.1', {server.port}), Deadline(2)).role)\n"
         "print('ssl' in sys.modules, 'redis' in sys.modules)\n"
     )
@@ -474,7 +474,7 @@ ADDR_REPLY = b"*2\r\n$8\r\n10.0.0.1\r\n$4\r\n6379\r\n"
 
 
 def test_sentinel_retries_with_the_valkey_subcommand(serve):
-    from sentinel_vip.sentinel import ask_sentinels
+    from sentinel_vip.probes.sentinel import ask_sentinels
 
     server = serve(b"-ERR Unknown sentinel subcommand 'get-master-addr-by-name'\r\n", ADDR_REPLY)
     (answer,) = ask_sentinels([server.endpoint()], "mymaster", Deadline(2))
@@ -483,7 +483,7 @@ def test_sentinel_retries_with_the_valkey_subcommand(serve):
 
 
 def test_sentinel_other_errors_are_not_retried(serve):
-    from sentinel_vip.sentinel import ask_sentinels
+    from sentinel_vip.probes.sentinel import ask_sentinels
 
     server = serve(b"-NOAUTH Authentication required.\r\n", ADDR_REPLY)
     (answer,) = ask_sentinels([server.endpoint()], "mymaster", Deadline(2))
@@ -501,21 +501,21 @@ def test_sentinel_other_errors_are_not_retried(serve):
     ],
 )
 def test_sentinel_malformed_address_is_not_an_answer(serve, reply):
-    from sentinel_vip.sentinel import ask_sentinels
+    from sentinel_vip.probes.sentinel import ask_sentinels
 
     (answer,) = ask_sentinels([serve(reply).endpoint()], "mymaster", Deadline(2))
     assert not answer.answered and answer.master is None and answer.error_kind == "protocol"
 
 
 def test_sentinel_nil_is_an_unknown_master_name(serve):
-    from sentinel_vip.sentinel import UNKNOWN_MASTER, ask_sentinels
+    from sentinel_vip.probes.sentinel import UNKNOWN_MASTER, ask_sentinels
 
     (answer,) = ask_sentinels([serve(b"*-1\r\n").endpoint()], "mymaster", Deadline(2))
     assert answer.answered and answer.master is None and answer.error == UNKNOWN_MASTER
 
 
 def test_sentinel_hung_one_is_timed_out_and_early_exit_skips_it(serve):
-    from sentinel_vip.sentinel import NOT_WAITED, ask_sentinels
+    from sentinel_vip.probes.sentinel import NOT_WAITED, ask_sentinels
 
     endpoints = [serve(ADDR_REPLY).endpoint(), serve(FakeServer.HOLD).endpoint()]
     endpoints.append(serve(ADDR_REPLY).endpoint())
@@ -532,7 +532,7 @@ def test_sentinel_hung_one_is_timed_out_and_early_exit_skips_it(serve):
 
 
 def test_master_state_falls_back_to_primary_and_parses_pairs(serve):
-    from sentinel_vip.sentinel import flags_of, master_state
+    from sentinel_vip.probes.sentinel import flags_of, master_state
 
     fields = (
         b"*6\r\n$5\r\nflags\r\n$13\r\nmaster,s_down\r\n$6\r\nquorum\r\n:2\r\n$1\r\nx\r\n$1\r\ny\r\n"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sentinel_vip import status
-from sentinel_vip.facts import SentinelAnswer
+from sentinel_vip.admin import status
+from sentinel_vip.decision.facts import SentinelAnswer
 
 MASTER_INFO = {  # INFO replication as redis-py parses it
     "role": "master",

@@ -2,7 +2,7 @@
 
 import os
 
-from sentinel_vip import plainjson
+from sentinel_vip.store import plainjson
 
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 

@@ -1,18 +1,16 @@
-"""Sentinel-aware demotion of a local Redis that still thinks it is master.
+"""Plan the demotion of a local Redis that still thinks it is master: pure, from live facts.
 
-Sentinel itself converts a returning old master (MULTI, SLAVEOF, CONFIG REWRITE, CLIENT KILL,
-EXEC) about 8 s after it sees it, and never if it cannot reach it. We do the same thing sooner,
-with the same target, only when a Sentinel majority agrees on that target and no failover is
-running, so the two can never pull the Redis in different directions. We never promote.
+Sentinel itself converts a returning old master about 8 s after it sees it, and never if it
+cannot reach it. We may do it sooner (``actions.demote``), with the same target, only when a
+Sentinel majority agrees on that target and no failover is running, so the two can never
+pull the Redis in different directions. We never promote.
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
-from typing import Optional
 
-from sentinel_vip.decide import Classify, tally
+from sentinel_vip.decision.decide import Classify, tally
 
 DEMOTE_STATES = frozenset({"BACKUP", "FAULT", "STOP"})
 # Flags in `SENTINEL MASTER` that mean Sentinel is busy with this master right now.
@@ -93,46 +91,3 @@ def _busy_flags(master_states, host: str, port: int) -> set:
 def _split(label: str) -> tuple[str, int]:
     host, _, port = label.rpartition(":")
     return host.strip("[]"), int(port)
-
-
-@dataclass(frozen=True)
-class DemotionResult:
-    ok: bool
-    detail: str
-
-
-def demote_to(endpoint, host: str, port: int, timeout: float) -> DemotionResult:
-    """Make the local Redis a replica of ``host:port`` and drop its normal clients, the way
-    Sentinel does it, in one transaction. CONFIG REWRITE may fail (no config file, read-only
-    /etc); the demotion still stands, so that is reported, not fatal."""
-    import redis as redis_py
-
-    from sentinel_vip.endpoint import redis_client
-
-    client = redis_client(endpoint, timeout)
-    try:
-        pipe = client.pipeline(transaction=True)
-        pipe.execute_command("REPLICAOF", host, str(port))
-        pipe.execute_command("CONFIG", "REWRITE")
-        pipe.execute_command("CLIENT", "KILL", "TYPE", "normal")
-        results = pipe.execute(raise_on_error=False)
-        # A replica whose writes are paused (see fence) would not apply the new master's
-        # replication stream. Separate from the transaction: Redis < 6.2 lacks UNPAUSE.
-        with contextlib.suppress(redis_py.RedisError):
-            client.execute_command("CLIENT", "UNPAUSE")
-    except redis_py.RedisError as exc:
-        return DemotionResult(False, f"demotion failed: {_one_line(exc)}")
-    finally:
-        with contextlib.suppress(Exception):  # closing must never mask the result
-            client.close()
-    replicaof, rewrite, killed = [*results, None, None, None][:3]
-    if isinstance(replicaof, Exception):
-        return DemotionResult(False, f"replicaof failed: {_one_line(replicaof)}")
-    notes = [f"replicaof={host}:{port}"]
-    notes.append("config_rewrite=" + ("failed" if isinstance(rewrite, Exception) else "ok"))
-    notes.append(f"clients_killed={killed if isinstance(killed, int) else 'failed'}")
-    return DemotionResult(True, " ".join(notes))
-
-
-def _one_line(exc: Optional[BaseException]) -> str:
-    return " ".join(str(exc).split())[:200]

@@ -2,8 +2,8 @@
 
 import pytest
 
-from sentinel_vip.demote import Demotion, Skip, plan_demotion
-from sentinel_vip.facts import RedisFacts, SentinelAnswer
+from sentinel_vip.decision.demotion import Demotion, Skip, plan_demotion
+from sentinel_vip.decision.facts import RedisFacts, SentinelAnswer
 
 ME = ("10.0.0.1", 6379)
 OTHER = ("10.0.0.2", 6379)

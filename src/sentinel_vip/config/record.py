@@ -6,7 +6,7 @@ validator. Other modules rely on these attribute names.
 
 from __future__ import annotations
 
-from sentinel_vip.endpoint import Endpoint
+from sentinel_vip.probes.endpoint import Endpoint
 from sentinel_vip.record import Record
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import queue
 import threading
 
-from sentinel_vip import check, fence
+from sentinel_vip.actions import check, fence
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.errors import Terminated
+from sentinel_vip.probes.identity import identity_of
 
 CHANNELS = (
     "+switch-master", "+failover-end", "+failover-end-for-timeout", "+odown", "-odown",
@@ -41,7 +42,7 @@ def listen(endpoint, master_name: str, events: queue.Queue, stop: threading.Even
     """One Sentinel's event stream, forever, reconnecting with a capped backoff."""
     import redis
 
-    from sentinel_vip.endpoint import redis_client
+    from sentinel_vip.probes.endpoint import redis_client
 
     backoff = 0.2
     while not stop.is_set():
@@ -82,7 +83,7 @@ def run(config, logger) -> int:
     logger.log("info", "watch_start", sentinels=len(config.sentinels),
                reconcile=config.watch_reconcile_interval)  # fmt: skip
     link: dict = {}  # sentinel -> last connection event, so a dead Sentinel logs once
-    classify = check.identity_of(config).classify
+    classify = identity_of(config).classify
     try:
         check.evaluate(config, logger)
         while True:

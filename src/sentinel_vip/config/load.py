@@ -12,8 +12,8 @@ from __future__ import annotations
 import ipaddress
 import sys
 
-from sentinel_vip import config_schema as schema
-from sentinel_vip.config_files import (  # noqa: F401 - re-exported: config.X as before
+from sentinel_vip.config import schema
+from sentinel_vip.config.files import (  # noqa: F401 - re-exported: config.X as before
     DEFAULT_PATH,
     ENV_VAR,
     MAX_CONFIG_BYTES,
@@ -23,14 +23,14 @@ from sentinel_vip.config_files import (  # noqa: F401 - re-exported: config.X as
     insecure_files,
     resolve_path,
 )
-from sentinel_vip.config_files import Unusable as _Unusable
-from sentinel_vip.config_files import decode as _decode
-from sentinel_vip.config_files import read_bounded as _read_bounded
-from sentinel_vip.config_files import read_secret as _read_secret
-from sentinel_vip.config_record import Config
-from sentinel_vip.config_schema import INVALID, describe
-from sentinel_vip.endpoint import Endpoint, TLSSettings
+from sentinel_vip.config.files import Unusable as _Unusable
+from sentinel_vip.config.files import decode as _decode
+from sentinel_vip.config.files import read_bounded as _read_bounded
+from sentinel_vip.config.files import read_secret as _read_secret
+from sentinel_vip.config.record import Config
+from sentinel_vip.config.schema import INVALID, describe
 from sentinel_vip.errors import ConfigError
+from sentinel_vip.probes.endpoint import Endpoint, TLSSettings
 
 SENTINEL_PORT = 26379
 MAX_PROBLEMS = 50  # one line in syslog must stay readable

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sentinel_vip import doctor_files as files
+from sentinel_vip.admin import doctor_files as files
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 

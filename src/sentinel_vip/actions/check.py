@@ -11,10 +11,10 @@ import _signal  # not signal: its IntEnums import enum, ~1 ms per check
 import os
 import time
 
-from sentinel_vip import state
 from sentinel_vip.deadline import Deadline
-from sentinel_vip.decide import Policy, Verdict, decide, settled
+from sentinel_vip.decision.decide import Policy, Verdict, decide, settled
 from sentinel_vip.errors import DeadlineExceeded, ExitCode
+from sentinel_vip.store import disk
 
 STATE_NAME = "check.json"
 
@@ -27,26 +27,15 @@ def policy_of(config) -> Policy:
     )
 
 
-def identity_of(config):
-    from sentinel_vip.identity import Identity
-
-    return Identity(
-        explicit=config.node_addresses,
-        announce_port=config.announce_port,
-        vip=config.vip_address,
-        allow_loopback=config.allow_loopback,
-    )
-
-
 def gather(config, deadline: Deadline, classify, policy: Policy):
     """Local Redis and every Sentinel, concurrently, all bounded by one deadline.
 
     The Sentinels are asked in worker threads; the local Redis is probed in this thread
     meanwhile (probe_redis turns every expected failure into a fact, within the deadline).
     """
-    from sentinel_vip.facts import CheckFacts
-    from sentinel_vip.redis_probe import probe_redis
-    from sentinel_vip.sentinel import ask_sentinels
+    from sentinel_vip.decision.facts import CheckFacts
+    from sentinel_vip.probes.local_redis import probe_redis
+    from sentinel_vip.probes.sentinel import ask_sentinels
 
     box = {}
     answers = ask_sentinels(
@@ -99,12 +88,14 @@ def evaluate(
     """
     limit = Deadline(config.check_deadline if deadline is None else deadline)
     policy = policy_of(config)
+    from sentinel_vip.probes.identity import identity_of
+
     classify = identity_of(config).classify
     facts = gather(config, limit, classify, policy)
     now = time.time() if now is None else now
 
     state_path = os.path.join(config.state_dir, STATE_NAME)
-    previous = state.read_json(state_path)
+    previous = disk.read_json(state_path)
     verdict = decide(facts, policy, classify, now, previous.get("last_agreed"))
     if record_inconclusive or verdict.code not in INCONCLUSIVE:
         record(config, logger, verdict, previous, state_path, now)
@@ -150,9 +141,9 @@ def record(config, logger, verdict: Verdict, previous: dict, state_path: str, no
     current["warnings"] = warnings
     try:
         _write_track(config.track_file, verdict.ok)
-        state.write_json(state_path, current)
+        disk.write_json(state_path, current)
         if changed and config.metrics_textfile:
-            from sentinel_vip import metrics  # only on a change: the hot path stays lean
+            from sentinel_vip.store import metrics  # only on a change: the hot path stays lean
 
             metrics.on_check_change(config, logger)
     except OSError as exc:
@@ -171,11 +162,11 @@ def _write_track(path: str, ok: bool) -> None:
     if not path:
         return
     wanted = "1\n" if ok else "0\n"
-    if state.read_text(path, 16) != wanted:
-        state.atomic_write(path, wanted.encode(), 0o644)
+    if disk.read_text(path, 16) != wanted:
+        disk.atomic_write(path, wanted.encode(), 0o644)
 
 
 def _insecure_files(config) -> list:
-    from sentinel_vip.config_files import insecure_files  # not the validator: cached runs
+    from sentinel_vip.config.files import insecure_files  # not the validator: cached runs
 
     return list(insecure_files(config))

@@ -13,10 +13,13 @@ import socket
 import time
 from dataclasses import dataclass
 
-from sentinel_vip import demote, history, hooks, metrics
+from sentinel_vip.actions import demote, hooks
 from sentinel_vip.deadline import Deadline
-from sentinel_vip.decide import tally
+from sentinel_vip.decision import demotion
+from sentinel_vip.decision.decide import tally
 from sentinel_vip.errors import UsageError
+from sentinel_vip.probes import identity
+from sentinel_vip.store import history, metrics
 
 STATES = ("MASTER", "BACKUP", "FAULT", "STOP", "DELETED")
 TYPES = ("INSTANCE", "GROUP")
@@ -72,7 +75,7 @@ def run(config, logger, transition: Transition) -> int:
     with _lock(config.state_dir, deadline):
         previous = history.last_state(config.history_file, transition.name)
         superseded = superseded_by_live_state(
-            transition.state, metrics.vip_held(config.vip_address)
+            transition.state, identity.vip_held(config.vip_address)
         )
         outcome = _observe_and_act(config, transition, deadline)
         record = {
@@ -129,9 +132,9 @@ def superseded_by_live_state(state: str, vip_held: bool | None) -> str | None:
 
 
 def _observe_and_act(config, transition: Transition, deadline: Deadline) -> dict:
-    from sentinel_vip.check import identity_of
-    from sentinel_vip.redis_probe import probe_redis
-    from sentinel_vip.sentinel import ask_sentinels, master_state
+    from sentinel_vip.probes.identity import identity_of
+    from sentinel_vip.probes.local_redis import probe_redis
+    from sentinel_vip.probes.sentinel import ask_sentinels, master_state
 
     classify = identity_of(config).classify
     redis = probe_redis(config.redis, deadline)
@@ -146,12 +149,12 @@ def _observe_and_act(config, transition: Transition, deadline: Deadline) -> dict
         "reason": "",
     }
     states = ()
-    if transition.state in demote.DEMOTE_STATES and redis.role == "master":
+    if transition.state in demotion.DEMOTE_STATES and redis.role == "master":
         states = master_state(config.sentinels, config.master_name, deadline)
-    plan = demote.plan_demotion(
+    plan = demotion.plan_demotion(
         transition.state, redis, answers, states, classify, config.agreement
     )
-    if isinstance(plan, demote.Skip):
+    if isinstance(plan, demotion.Skip):
         outcome["reason"] = plan.reason
         return outcome
     if not config.demote:

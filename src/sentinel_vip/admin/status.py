@@ -12,9 +12,9 @@ import os
 import socket
 import time
 
-from sentinel_vip import history, state
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.errors import ExitCode
+from sentinel_vip.store import disk, history
 
 SCHEMA = 1
 DEADLINE = 3.0  # seconds for all the probes together
@@ -206,7 +206,7 @@ def table(doc: dict) -> str:
 def redis_status(endpoint, timeout: float) -> dict:
     import redis
 
-    from sentinel_vip.endpoint import redis_client
+    from sentinel_vip.probes.endpoint import redis_client
 
     out = {"address": endpoint.label(), "reachable": False, "error": None}
     try:
@@ -230,10 +230,9 @@ def redis_status(endpoint, timeout: float) -> dict:
 
 
 def gather(config, transitions: int = TRANSITIONS, now: float | None = None) -> dict:
-    from sentinel_vip.check import identity_of
-    from sentinel_vip.decide import tally
-    from sentinel_vip.metrics import vip_held
-    from sentinel_vip.sentinel import ask_sentinels, master_state
+    from sentinel_vip.decision.decide import tally
+    from sentinel_vip.probes.identity import identity_of, vip_held
+    from sentinel_vip.probes.sentinel import ask_sentinels, master_state
 
     deadline = Deadline(DEADLINE)
     answers = ask_sentinels(config.sentinels, config.master_name, deadline)
@@ -264,7 +263,7 @@ def gather(config, transitions: int = TRANSITIONS, now: float | None = None) -> 
             "held": vip_held(config.vip_address),
         },
         "keepalived": keepalived_state(records, config.keepalived_instance),
-        "check": check_summary(state.read_json(os.path.join(config.state_dir, "check.json"))),
+        "check": check_summary(disk.read_json(os.path.join(config.state_dir, "check.json"))),
         "transitions": transition_rows(records[-transitions:] if transitions else []),
     }
     return doc

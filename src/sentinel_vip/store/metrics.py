@@ -13,7 +13,7 @@ import fcntl
 import os
 import time
 
-from sentinel_vip import state
+from sentinel_vip.store import disk
 
 TRANSITIONS_NAME = "transitions.json"
 CHECK_NAME = "check.json"  # written by check.record
@@ -76,25 +76,17 @@ def collect(check: dict, transitions: dict, vip_held: bool | None) -> dict:
     return values
 
 
-def vip_held(vip_address: str) -> bool | None:
-    """Is the VIP on one of this host's interfaces? None when no VIP is configured."""
-    if not vip_address:
-        return None
-    from sentinel_vip.identity import local_addresses, normalise
-
-    local_addresses.cache_clear()  # the VIP moves: never trust an earlier answer
-    return normalise(vip_address) in local_addresses()
-
-
 def write(config) -> bool:
     """Rebuild the textfile from the stored state; False when metrics are off."""
     if not config.metrics_textfile:
         return False
-    check = state.read_json(os.path.join(config.state_dir, CHECK_NAME))
-    transitions = state.read_json(os.path.join(config.state_dir, TRANSITIONS_NAME))
+    check = disk.read_json(os.path.join(config.state_dir, CHECK_NAME))
+    transitions = disk.read_json(os.path.join(config.state_dir, TRANSITIONS_NAME))
+    from sentinel_vip.probes.identity import vip_held
+
     values = collect(check, transitions, vip_held(config.vip_address))
     text = render(values, {"instance_name": config.keepalived_instance})
-    state.atomic_write(config.metrics_textfile, text.encode(), 0o644)
+    disk.atomic_write(config.metrics_textfile, text.encode(), 0o644)
     return True
 
 
@@ -106,13 +98,13 @@ def count_transition(config, new_state: str, now: float | None = None) -> dict:
     fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o640)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        current = state.read_json(path)
+        current = disk.read_json(path)
         updated = {
             "count": int(current.get("count", 0)) + 1,
             "last_ts": round(now, 3),
             "last_state": new_state,
         }
-        state.write_json(path, updated, 0o644)
+        disk.write_json(path, updated, 0o644)
         return updated
     finally:
         os.close(fd)

@@ -241,14 +241,34 @@ class Identity:
         return OTHER
 
 
+def identity_of(config) -> Identity:
+    """This node's identity as the config describes it."""
+    return Identity(
+        explicit=config.node_addresses,
+        announce_port=config.announce_port,
+        vip=config.vip_address,
+        allow_loopback=config.allow_loopback,
+    )
+
+
+def vip_held(vip_address: str) -> bool | None:
+    """Is the VIP on one of this host's interfaces? None when no VIP is configured."""
+    if not vip_address:
+        return None
+    local_addresses.cache_clear()  # the VIP moves: never trust an earlier answer
+    return normalise(vip_address) in local_addresses()
+
+
 __all__ = [
     "LOOPBACK",
     "OTHER",
     "SELF",
     "VIP",
     "Identity",
+    "identity_of",
     "local_addresses",
     "netlink_addresses",
     "normalise",
     "proc_addresses",
+    "vip_held",
 ]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sentinel_vip.facts import RedisFacts
-from sentinel_vip.resp import ProbeError, connect
+from sentinel_vip.decision.facts import RedisFacts
+from sentinel_vip.probes.resp import ProbeError, connect
 
 
 def probe_redis(endpoint, deadline) -> RedisFacts:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import _thread
 from collections.abc import Callable, Sequence
 
-from sentinel_vip.facts import SentinelAnswer
-from sentinel_vip.resp import ProbeError, ProtocolError, ReplyError, Unreachable, connect
+from sentinel_vip.decision.facts import SentinelAnswer
+from sentinel_vip.probes.resp import ProbeError, ProtocolError, ReplyError, Unreachable, connect
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for annotations only: importing typing costs the check ~3 ms a run

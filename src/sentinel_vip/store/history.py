@@ -10,7 +10,7 @@ import fcntl
 import json
 import os
 
-from sentinel_vip.state import atomic_write
+from sentinel_vip.store.disk import atomic_write
 
 # Trim only when this far over the bound, so a busy history is not rewritten on every append.
 SLACK = 0.1

@@ -59,7 +59,7 @@ def action_for(channel: str, master_name: str, data: str, classify):
 
 def apply(endpoint, action: str, pause_ms: int, deadline) -> str:
     """Pause or unpause writes on the local Redis; returns what happened, for the log."""
-    from sentinel_vip.resp import ProbeError, connect
+    from sentinel_vip.probes.resp import ProbeError, connect
 
     try:
         with connect(endpoint, deadline) as conn:

@@ -24,9 +24,9 @@ import os
 import stat
 import sys
 
-from sentinel_vip import config_files
-from sentinel_vip.config_record import Config
-from sentinel_vip.endpoint import Endpoint, TLSSettings
+from sentinel_vip.config import files as config_files
+from sentinel_vip.config.record import Config
+from sentinel_vip.probes.endpoint import Endpoint, TLSSettings
 
 CACHE_NAME = "config.cache"
 FORMAT = 1
@@ -51,7 +51,7 @@ def load(path: str) -> Config:
         cached = _lookup(os.path.join(state_dir, CACHE_NAME), key)
         if cached is not None:
             return cached
-    from sentinel_vip import config
+    from sentinel_vip.config import load as config
 
     loaded = config.load(path)  # every error exactly as without a cache
     if seen is not None and state_dir == loaded.state_dir:
@@ -89,7 +89,7 @@ def _code_stamp() -> tuple:
         files = [archive]
     else:  # from source: the validator's modules and ours
         here = os.path.dirname(os.path.abspath(__file__))
-        names = ("config.py", "config_schema.py", "config_files.py", "config_cache.py")
+        names = ("load.py", "schema.py", "files.py", "cache.py", "record.py")
         files = [os.path.join(here, name) for name in names]
     return tuple(_stamp(os.stat(name)) for name in files)
 
@@ -170,7 +170,9 @@ def _plain_endpoint(endpoint: Endpoint) -> dict:
 
 def _password_files(text: str):
     """{"redis": file or "", "sentinel": file or ""}, or None when a password is inline."""
-    from sentinel_vip import config  # only after a miss, which has imported it anyway
+    from sentinel_vip.config import (
+        load as config,  # only after a miss, which has imported it anyway
+    )
 
     try:
         table = config._toml_module().loads(text)
@@ -196,9 +198,9 @@ def _store(cache_path: str, key: tuple, loaded: Config, text: str) -> None:
         blob = marshal.dumps({"key": key, "config": fields, "password_files": files})
     except ValueError:  # a field that is not plain data: do without the cache
         return
-    from sentinel_vip import state
+    from sentinel_vip.store import disk
 
     try:
-        state.atomic_write(cache_path, blob, 0o600)
+        disk.atomic_write(cache_path, blob, 0o600)
     except OSError:
         pass  # unwritable state_dir: the check reports that itself; the cache is optional

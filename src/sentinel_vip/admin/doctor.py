@@ -18,11 +18,11 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from sentinel_vip import doctor_checks as checks
-from sentinel_vip import doctor_files as files
-from sentinel_vip import history
+from sentinel_vip.admin import doctor_checks as checks
+from sentinel_vip.admin import doctor_files as files
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.errors import ExitCode
+from sentinel_vip.store import history
 
 DEADLINE = 5.0
 KEEPALIVED_TEST_TIMEOUT = 30.0
@@ -48,7 +48,7 @@ class Host:
 def redis_facts(endpoint, timeout: float) -> dict:
     import redis
 
-    from sentinel_vip.endpoint import redis_client
+    from sentinel_vip.probes.endpoint import redis_client
 
     facts = {"address": endpoint.label(), "error_kind": None, "error": None}
     client = redis_client(endpoint, timeout)
@@ -79,7 +79,7 @@ def replicas_via_vip(config, timeout: float) -> list:
         return []
     import redis
 
-    from sentinel_vip.endpoint import redis_client
+    from sentinel_vip.probes.endpoint import redis_client
 
     for endpoint in config.sentinels:
         client = redis_client(endpoint, timeout)
@@ -148,7 +148,7 @@ def static_vip_files(globs, vip: str) -> list:
 
 
 def host_facts(config, host: Host) -> dict:
-    from sentinel_vip.metrics import vip_held
+    from sentinel_vip.probes.identity import vip_held
 
     binary = host.keepalived_binary()
     blocks, read = files.parse_keepalived(config.keepalived_config_file)
@@ -208,9 +208,9 @@ def sentinel_confs(config) -> tuple:
 
 
 def findings(config, host: Host = Host()) -> list:
-    from sentinel_vip.check import identity_of
-    from sentinel_vip.config import insecure_files
-    from sentinel_vip.sentinel import ask_sentinels, master_state
+    from sentinel_vip.config.load import insecure_files
+    from sentinel_vip.probes.identity import identity_of
+    from sentinel_vip.probes.sentinel import ask_sentinels, master_state
 
     classify = identity_of(config).classify
     deadline = Deadline(DEADLINE)

@@ -542,3 +542,33 @@ def test_master_state_falls_back_to_primary_and_parses_pairs(serve):
     assert state == {"flags": "master,s_down", "quorum": "2", "x": "y"}
     assert flags_of(state) == {"master", "s_down"}
     assert b"primary" in server.received[1]
+
+
+# -- streaming reads (the watcher's pub/sub) ------------------------------------------------
+
+
+def test_a_reply_cut_by_the_deadline_is_read_whole_by_the_next_read(serve):
+    """A pub/sub reader polls with short deadlines; a message that arrives in two parts
+    across one of them must not be lost or misparsed."""
+
+    def halves(conn, stop):
+        conn.sendall(b"*3\r\n$7\r\nmessage\r\n$2\r\nch")
+        stop.wait(0.3)
+        conn.sendall(b"\r\n$4\r\ndata\r\n+after\r\n")
+
+    server = serve(halves)
+    with resp.connect(server.endpoint(), Deadline(2)) as conn:
+        conn.send("SUBSCRIBE", "ch")
+        with pytest.raises(resp.TimedOut):
+            conn.read(Deadline(0.1))
+        assert conn.read(Deadline(2)) == ["message", "ch", "data"]
+        assert conn.read(Deadline(1)) == "after"
+
+
+def test_send_gets_its_own_deadline_after_a_read_timed_out(serve):
+    server = serve(FakeServer.HOLD)
+    with resp.connect(server.endpoint(), Deadline(2)) as conn:
+        conn.send("PING")
+        with pytest.raises(resp.TimedOut):
+            conn.read(Deadline(0.05))
+        conn.send("PING", deadline=Deadline(1))  # the read's expired deadline is not reused

@@ -572,3 +572,20 @@ def test_send_gets_its_own_deadline_after_a_read_timed_out(serve):
         with pytest.raises(resp.TimedOut):
             conn.read(Deadline(0.05))
         conn.send("PING", deadline=Deadline(1))  # the read's expired deadline is not reused
+
+
+def test_timeouts_and_refusals_are_told_apart():
+    """A refused connection proves the host answered; a timeout does not (the watcher tells
+    "Sentinel down" from "maybe a partition" by it)."""
+    from sentinel_vip.decision.isolation import DOWN, SILENT
+    from sentinel_vip.probes.pubsub import down_kind
+
+    err, _ = failure(Endpoint("127.0.0.1", _free_port()), "ROLE")
+    assert not isinstance(err, resp.TimedOut) and err.errno is not None
+    assert down_kind(err) == DOWN
+    silent = socket.create_server(("127.0.0.1", 0))
+    try:
+        err, _ = failure(Endpoint("127.0.0.1", silent.getsockname()[1]), "ROLE", seconds=0.2)
+        assert isinstance(err, resp.TimedOut) and down_kind(err) == SILENT
+    finally:
+        silent.close()

@@ -16,10 +16,11 @@ class DemotionResult:
     detail: str
 
 
-def demote_to(endpoint, host: str, port: int, timeout: float) -> DemotionResult:
+def demote_to(endpoint, host: str, port: int, timeout: float, restore=()) -> DemotionResult:
     """Make the local Redis a replica of ``host:port`` and drop its normal clients, the way
     Sentinel does it, in one transaction. CONFIG REWRITE may fail (no config file, read-only
-    /etc); the demotion still stands, so that is reported, not fatal."""
+    /etc); the demotion still stands, so that is reported, not fatal. ``restore``: commands
+    run after REPLICAOF and before CONFIG REWRITE (the watcher's fence: see actions.fence)."""
     import redis as redis_py
 
     from sentinel_vip.probes.endpoint import redis_client
@@ -28,6 +29,8 @@ def demote_to(endpoint, host: str, port: int, timeout: float) -> DemotionResult:
     try:
         pipe = client.pipeline(transaction=True)
         pipe.execute_command("REPLICAOF", host, str(port))
+        for command in restore:
+            pipe.execute_command(*command)
         pipe.execute_command("CONFIG", "REWRITE")
         pipe.execute_command("CLIENT", "KILL", "TYPE", "normal")
         results = pipe.execute(raise_on_error=False)
@@ -40,12 +43,16 @@ def demote_to(endpoint, host: str, port: int, timeout: float) -> DemotionResult:
     finally:
         with contextlib.suppress(Exception):  # closing must never mask the result
             client.close()
+    restored, results = results[1 : 1 + len(restore)], [results[0], *results[1 + len(restore) :]]
     replicaof, rewrite, killed = [*results, None, None, None][:3]
     if isinstance(replicaof, Exception):
         return DemotionResult(False, f"replicaof failed: {_one_line(replicaof)}")
     notes = [f"replicaof={host}:{port}"]
     notes.append("config_rewrite=" + ("failed" if isinstance(rewrite, Exception) else "ok"))
     notes.append(f"clients_killed={killed if isinstance(killed, int) else 'failed'}")
+    if restore:
+        failed = any(isinstance(r, Exception) for r in restored)
+        notes.append("fence_restored=" + ("failed" if failed else "ok"))
     return DemotionResult(True, " ".join(notes))
 
 

@@ -93,8 +93,8 @@ class Failover:
         """A majority sees our master down: hold its writes, renewed while that holds (they
         see it down already, so the pause cannot be what makes them)."""
         local = self.local
-        if self.isolation.fenced or not local.can_pause():
-            return
+        if self.isolation.fenced or not local.can_pause() or local.role() != "master":
+            return  # a server that is down (or no longer master) has nothing to hold
         result = local.pause()
         if not self.paused:
             self.logger.log(
@@ -110,6 +110,8 @@ class Failover:
         Sentinel's hellos wait less than half of down-after."""
         local = self.local
         if self.braking or self.paused or self.isolation.fenced or not local.can_pause():
+            return
+        if local.role() != "master":
             return
         claimant = found.braking[0]
         bucket = self._buckets.setdefault(

@@ -48,7 +48,10 @@ class Isolation:
         local = self.local
         suspected = rules.isolation_suspected(reach)
         if not self.fenced:
-            if not suspected or not local.may("probe", now, PROBE_EVERY):
+            if not suspected:
+                local.said.discard("not isolated")
+                return
+            if not local.may("probe", now, PROBE_EVERY):
                 return
             role, acks = fence.role_and_acks(
                 self.config.redis, ACK_WAIT_MS, Deadline(QUERY_DEADLINE)
@@ -57,6 +60,12 @@ class Isolation:
                 acks = self._acks_from_info()
             if rules.isolation_step(False, True, role, acks, "") == rules.FENCE:
                 self._raise(now, reach)
+            elif role == "master" and acks:
+                local.say_once(
+                    "not isolated", "notice", "fence", kind="isolation", action="none",
+                    reason="sentinel majority silent but replicas acknowledge",
+                    sentinels=reach.describe(), replicas_acking=acks,
+                )  # fmt: skip
             return
         role = None
         if local.may("renew", now, local.pause_ms() / 3000):

@@ -15,6 +15,7 @@ from sentinel_vip.actions.local import QUERY_DEADLINE
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.decision import isolation as rules
 from sentinel_vip.probes import sentinel_views
+from sentinel_vip.store import tripwire
 
 REVIEW_EVERY = 1.0  # an armed tripwire or a failover pause is reviewed this often
 BRAKE_REVIEW = 0.05  # while braking: lift as soon as the promotion is seen
@@ -34,7 +35,7 @@ class Failover:
     def start(self) -> None:
         """Undo a tripwire a previous watcher left behind (it crashed or was killed)."""
         srv = self.local.server()
-        self.local.wire = fence.saved(self.config)
+        self.local.wire = tripwire.saved(self.config)
         if self.local.wire and srv.reachable:
             self._disarm(srv, "left by a previous watcher")
 
@@ -155,7 +156,7 @@ class Failover:
             return
         result = fence.arm(self.config, srv, setting, Deadline(QUERY_DEADLINE))
         if not result.startswith("failed"):
-            local.wire = fence.saved(self.config)
+            local.wire = tripwire.saved(self.config)
         self.logger.log(
             "warning", "fence", kind="tripwire", action="arm", result=result,
             evidence=found.describe(), hint=hint or None,

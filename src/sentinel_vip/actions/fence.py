@@ -9,20 +9,17 @@ and never raises: each call returns what happened, for the log.
 - ``tripwire``: ``CONFIG SET min-replicas-to-write N`` with N = the replicas in sync right
   now. It holds nothing until one of them leaves. Because CONFIG REWRITE (run by Sentinel's
   conversion of an old master, and by our demotion) would write it to redis.conf, the
-  admin's values are kept in ``state_dir/fence.json`` *before* the change, restored inside
+  admin's values are kept (``store.tripwire``) *before* the change, restored inside
   our demotion's transaction, and restored (plus CONFIG REWRITE if a conversion may have
   saved ours) by any later watcher that finds them.
 """
 
 from __future__ import annotations
 
-import os
-
 from sentinel_vip.probes.resp import ProbeError, ReplyError, connect
 from sentinel_vip.record import Record
-from sentinel_vip.store import disk
+from sentinel_vip.store import tripwire
 
-STATE_NAME = "fence.json"
 PROBE_CHANNEL = "__sentinel-vip__:replica-probe"
 TO_WRITE, MAX_LAG = "min-replicas-to-write", "min-replicas-max-lag"
 
@@ -155,22 +152,6 @@ def unpause(endpoint, deadline) -> str:
 # -------------------------------------------------------------------------- tripwire
 
 
-def saved(config) -> dict:
-    """The tripwire we armed and have not yet disarmed (maybe by a watcher that died)."""
-    record = disk.read_json(os.path.join(config.state_dir, STATE_NAME))
-    wire = record.get("tripwire") if isinstance(record, dict) else None
-    if not isinstance(wire, dict):
-        return {}
-    keys = ("to_write", "max_lag", "set_to_write", "set_max_lag")
-    if not all(isinstance(wire.get(k), int) and 0 <= wire[k] < 2**31 for k in keys):
-        return {}
-    return wire
-
-
-def _save(config, wire: dict) -> None:
-    disk.write_json(os.path.join(config.state_dir, STATE_NAME), {"tripwire": wire} if wire else {})
-
-
 def arm(config, srv: Server, setting: tuple, deadline) -> str:
     """Record the admin's values, then set ours. Nothing is changed if they cannot be kept."""
     to_write, max_lag = setting
@@ -182,7 +163,7 @@ def arm(config, srv: Server, setting: tuple, deadline) -> str:
         "run_id": srv.run_id,
     }
     try:
-        _save(config, wire)
+        tripwire.save(config, wire)
     except OSError as exc:
         return f"failed: cannot record the current values in {config.state_dir}: {exc.strerror}"
     try:
@@ -225,15 +206,7 @@ def disarm(config, wire: dict, srv: Server, deadline) -> str:
         except ProbeError as exc:
             return f"failed: {exc}"
     try:
-        _save(config, {})
+        tripwire.save(config, {})
     except OSError as exc:
         result += f" (state not cleared: {exc.strerror})"
     return result
-
-
-def forget(config) -> None:
-    """Our demotion restored the admin's values inside its transaction: drop the record."""
-    try:
-        _save(config, {})
-    except OSError:
-        pass  # the next watcher finds the values already restored and drops it then

@@ -18,6 +18,7 @@ from sentinel_vip.decision.decide import Verdict, settled
 from sentinel_vip.errors import ExitCode
 from sentinel_vip.probes.local_redis import probe_redis
 from sentinel_vip.probes.sentinel import ask_sentinels, master_state
+from sentinel_vip.store import tripwire
 
 PROBE_EVERY = 0.1  # while isolation is suspected: replica probes at most this often
 ACK_WAIT_MS = 100  # how long replicas get to acknowledge a probe
@@ -176,7 +177,7 @@ class Isolation:
         )
         if result.ok:
             if local.wire:
-                fence.forget(self.config)
+                tripwire.forget(self.config)
                 local.wire = {}
             local.said = {s for s in local.said if not s.startswith("skip ")}
 

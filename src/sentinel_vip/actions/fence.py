@@ -108,8 +108,12 @@ def server(endpoint, deadline) -> Server:
     )
 
 
+SYNCING = frozenset({"wait_bgsave", "send_bulk"})  # a replica (re)connected just now
+
+
 def role_and_acks(endpoint, wait_ms: int, deadline) -> tuple:
-    """(role, replicas that acknowledged a probe within ``wait_ms``) of the local Redis.
+    """(role, replicas in contact) of the local Redis: replicas that acknowledged a probe
+    within ``wait_ms``, plus those in the middle of a (re)sync (they connected just now).
 
     A PUBLISH is propagated to the replicas like a write (it changes no key); WAIT then asks
     them for their offset and counts those that acknowledge it. The count is None when it
@@ -124,11 +128,21 @@ def role_and_acks(endpoint, wait_ms: int, deadline) -> tuple:
             try:
                 conn.call("PUBLISH", PROBE_CHANNEL, "1")
                 acks = conn.call("WAIT", "1", str(wait_ms))
+                syncing = _syncing(_info(conn.call("INFO", "replication")))
             except ReplyError:
                 return role, None
-            return role, acks if isinstance(acks, int) else None
+            return role, (acks + syncing) if isinstance(acks, int) else None
     except ProbeError:
         return None, None
+
+
+def _syncing(info: dict) -> int:
+    count = 0
+    for key, value in info.items():
+        if key.startswith("slave") and key[5:].isdigit():
+            fields = dict(item.partition("=")[::2] for item in value.split(","))
+            count += fields.get("state") in SYNCING
+    return count
 
 
 def pause(endpoint, ms: int, deadline) -> str:

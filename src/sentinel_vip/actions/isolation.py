@@ -16,12 +16,14 @@ from sentinel_vip.decision import demotion
 from sentinel_vip.decision import isolation as rules
 from sentinel_vip.decision.decide import Verdict, settled
 from sentinel_vip.errors import ExitCode
+from sentinel_vip.probes import sentinel_views
 from sentinel_vip.probes.local_redis import probe_redis
 from sentinel_vip.probes.sentinel import ask_sentinels, master_state
 from sentinel_vip.store import tripwire
 
 PROBE_EVERY = 0.1  # while isolation is suspected: replica probes at most this often
 ACK_WAIT_MS = 100  # how long replicas get to acknowledge a probe
+CONFIRM_DEADLINE = 0.12  # a silent Sentinel's fresh connection and PING, meanwhile
 EVAL_EVERY = 0.2  # while fenced and heard again: fresh verdicts at most this often
 DEMOTE_EVERY = 0.5
 DEMOTE_TIMEOUT = 1.0
@@ -54,11 +56,23 @@ class Isolation:
                 return
             if not local.may("probe", now, PROBE_EVERY):
                 return
+            # Heartbeats late by a stall of this host look like silence: while the replicas
+            # are asked, the silent Sentinels get one fresh PING each.
+            silent = [s for s in self.config.sentinels if s.label() in local.silent]
+            pings = sentinel_views.start_pings(silent, Deadline(CONFIRM_DEADLINE))
             role, acks = fence.role_and_acks(
                 self.config.redis, ACK_WAIT_MS, Deadline(QUERY_DEADLINE)
             )
             if role == "master" and acks is None:
                 acks = self._acks_from_info()
+            answered = pings()
+            if rules.contact(rules.Reach(reach.total, alive=reach.alive + answered)):
+                local.say_once(
+                    "not isolated", "notice", "fence", kind="isolation", action="none",
+                    reason="silent sentinels answered a fresh connection",
+                    sentinels=reach.describe(), answered=answered,
+                )  # fmt: skip
+                return
             if rules.isolation_step(False, True, role, acks, "") == rules.FENCE:
                 self._raise(now, reach)
             elif role == "master" and acks:
@@ -199,4 +213,11 @@ class Isolation:
             )
             heard = [s for s in config.sentinels if s.label() not in self.local.silent]
             states = master_state(heard, config.master_name, Deadline(QUERY_DEADLINE))
-        return demotion.plan_demotion("FAULT", redis, answers, states, classify, config.agreement)
+        plan = demotion.plan_demotion("FAULT", redis, answers, states, classify, config.agreement)
+        if isinstance(plan, demotion.Demotion) and rules.promoted_lately(
+            states, self.local.is_us, (plan.host, plan.port)
+        ):
+            return demotion.Skip(
+                "a sentinel names this node master under a newer config epoch: just promoted"
+            )
+        return plan

@@ -63,3 +63,35 @@ def views(endpoints, master_name: str, deadline) -> tuple:
     for thread in threads:
         thread.join(max(deadline.remaining(), 0.0))
     return tuple(out)
+
+
+def start_pings(endpoints, deadline):
+    """PING each endpoint on a fresh connection, concurrently; returns ``wait()``, which
+    blocks until all answered or the deadline passed and returns how many answered (an
+    error reply counts: the host spoke). For the watcher to double-check heartbeats that
+    went silent before it fences: a stall of this host must not pass for a partition."""
+    answered: list = []
+
+    def work(endpoint) -> None:
+        try:
+            with connect(endpoint, deadline) as conn:
+                conn.call("PING")
+            answered.append(endpoint.label())
+        except ReplyError:
+            answered.append(endpoint.label())
+        except ProbeError as exc:
+            if exc.kind != "unreachable":
+                answered.append(endpoint.label())  # auth/TLS refusals: it answered
+        except Exception:  # noqa: S110 -- a bug proves nothing either way: not counted
+            pass
+
+    threads = [threading.Thread(target=work, args=(e,), daemon=True) for e in endpoints]
+    for thread in threads:
+        thread.start()
+
+    def wait() -> int:
+        for thread in threads:
+            thread.join(max(deadline.remaining(), 0.0))
+        return len(set(answered))
+
+    return wait

@@ -52,3 +52,16 @@ BENCH_TARGETS += bench-partition
 
 bench-partition: bench-root $(PYZ)
 	$(SYSTEM_PYTHON) bench/partition.py --pyz $(abspath $(PYZ)) $(BENCH_PARTITION_ARGS)
+
+# The watcher's own cost and its dead-link detection: start to all links live, CPU and RSS at
+# rest, seconds until a frozen (SIGSTOP) Sentinel is noticed; this build against
+# BENCH_WATCH_BASELINE (another pyz) when given. Loopback servers, no root. bench/watch_cost.py
+BENCH_WATCH_ARGS ?=
+BENCH_WATCH_BASELINE ?=
+BENCH_TARGETS += bench-watch
+
+.PHONY: bench-watch
+
+bench-watch: $(PYZ) $(PYTHON_DEP)
+	$(PYTHON) bench/watch_cost.py --pyz $(abspath $(PYZ)) \
+	  $(if $(BENCH_WATCH_BASELINE),--baseline $(BENCH_WATCH_BASELINE)) $(BENCH_WATCH_ARGS)

@@ -23,6 +23,7 @@ import time
 from sentinel_vip import stopping
 from sentinel_vip.actions import check
 from sentinel_vip.decision import isolation as rules
+from sentinel_vip.errors import ExitCode
 from sentinel_vip.probes import pubsub
 
 VERDICT_CHANNELS = (
@@ -43,7 +44,8 @@ CHANNELS = tuple(sorted(set(VERDICT_CHANNELS) | set(FAILOVER_CHANNELS)))
 # LAN take milliseconds, and an inconclusive result is not recorded (see check.evaluate).
 EVENT_DEADLINE = 0.3
 EVENT_DEADLINE_SILENT = 0.1  # when some Sentinel is known silent: waiting for it is useless
-TICK = 0.05
+TICK = 0.05  # while a fence may be needed or is up
+REST_TICK = 0.5  # otherwise: link changes and events wake the loop anyway
 LOG_RATE, LOG_BURST = 1.0, 10  # sentinel_event lines per Sentinel
 EVAL_RATE, EVAL_BURST = 2.0, 4  # event-triggered evaluations per Sentinel
 RESTART_BACKOFF = (1.0, 30.0)
@@ -212,7 +214,7 @@ class Watcher:
         next_reconcile = time.monotonic()  # the first pass evaluates, as the check would
         while not stopping.requested():
             try:
-                batch = _drain(self.inbox, TICK)
+                batch = _drain(self.inbox, TICK if self._busy() else REST_TICK)
                 if stopping.WAKE in batch:
                     break
                 now = time.monotonic()
@@ -223,6 +225,7 @@ class Watcher:
                 if (wanted or reconcile) and not self.isolation.fenced:
                     verdict = self.evaluate(full=reconcile)
                     self.isolation.after_verdict(verdict, time.monotonic())
+                    self._pace(verdict)
                     if reconcile:
                         next_reconcile = now + self.config.watch_reconcile_interval
                 self.isolation.tick(time.monotonic(), self.reach())
@@ -231,6 +234,21 @@ class Watcher:
             except Exception as exc:  # a bug must not end the watcher: one line, go on
                 self._error(exc)
                 self.stop.wait(1.0)
+
+    def _busy(self) -> bool:
+        """Something that needs the loop every TICK: a suspected or raised fence, a review."""
+        failover = self.failover
+        suspected = rules.isolation_suspected(self.reach())
+        return suspected or self.isolation.fenced or failover.braking or failover.paused
+
+    def _pace(self, verdict) -> None:
+        """Fast heartbeats while the local Redis may be master (verdicts other than "this
+        is a replica"): only a master has writes to fence."""
+        every = (
+            pubsub.PING_EVERY_REPLICA if verdict.code == ExitCode.NOT_MASTER else pubsub.PING_EVERY
+        )
+        for link in self.links.values():
+            link.ping_every = every
 
     def _error(self, exc: Exception) -> None:
         """One line per distinct error per minute: a bug that repeats must not flood syslog."""

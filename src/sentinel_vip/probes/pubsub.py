@@ -2,8 +2,10 @@
 
 A subscribed TCP connection survives a network cut silently, and after the heal delivers the
 whole backlog of the cut, seconds late. So each link PINGs in subscribed mode every
-``PING_EVERY`` and counts as dead when nothing at all came back for ``SILENT_AFTER``: the
-connection is then dropped (its backlog with it) and opened again. The watcher reads each
+``PING_EVERY`` (``PING_EVERY_REPLICA`` while the local Redis is a replica: only a master
+needs to know within a fraction of a second) and counts as dead when nothing at all came
+back for ``SILENT_PINGS`` periods: the connection is then dropped (its backlog with it) and
+opened again. The watcher reads each
 link's state (``Link``) to tell "Sentinels silent: maybe a partition" from "Sentinels down".
 
 One thread per Sentinel runs ``listen``. It imports nothing (every module it needs is
@@ -21,8 +23,10 @@ from sentinel_vip.deadline import Deadline
 from sentinel_vip.decision.isolation import ALIVE, CONNECTING, DOWN, REFUSING, SILENT
 from sentinel_vip.probes.resp import ProbeError, ReplyError, TimedOut, connect
 
-PING_EVERY = 0.1
-SILENT_AFTER = 0.25  # > 2 pings: no reply at all for this long and the link is dead
+PING_EVERY = 0.1  # on a master's watcher: its isolation fence needs to know within 0.25 s
+PING_EVERY_REPLICA = 1.0  # a replica's watcher has nothing to fence: heartbeats cost CPU
+SILENT_PINGS = 2.5  # no reply at all for this many ping periods and the link is dead
+SILENT_AFTER = PING_EVERY * SILENT_PINGS
 CONNECT_TIMEOUT = 0.3
 RETRY_DOWN = (0.1, 2.0)  # refused/closed: first and longest wait before the next attempt
 RETRY_REFUSING = 5.0  # auth, TLS or protocol refusal: an admin has to act, do not hammer
@@ -42,6 +46,7 @@ class Link:
         self.sentinel_id: str | None = None  # SENTINEL MYID once known
         self.detail = ""
         self.generation = 0  # +1 per successful (re)subscription
+        self.ping_every = PING_EVERY  # set by the watcher: fast while the local Redis is master
 
     @property
     def key(self) -> str:
@@ -145,19 +150,21 @@ def _pump(sub: Subscription, link: Link, relevant, post, stop) -> None:
     next_ping = heard
     while not stop.is_set():
         now = time.monotonic()
+        every = link.ping_every
+        silent_after = every * SILENT_PINGS
         if now >= next_ping:
-            conn.send("PING", deadline=Deadline(SILENT_AFTER))
-            next_ping = now + PING_EVERY
-        until = min(next_ping, heard + SILENT_AFTER)
+            conn.send("PING", deadline=Deadline(silent_after))
+            next_ping = now + every
+        until = min(next_ping, heard + silent_after)
         try:
             message = conn.read(Deadline(max(until - now, 0.001)))
         except TimedOut:
-            if time.monotonic() < heard + SILENT_AFTER:
+            if time.monotonic() < heard + silent_after:
                 continue
             try:  # late by our own fault (descheduled)? what is buffered already counts
                 message = conn.read(Deadline(0.005))
             except TimedOut:
-                raise TimedOut(f"{link.label}: no reply to PING within {SILENT_AFTER:g}s") from None
+                raise TimedOut(f"{link.label}: no reply to PING within {silent_after:g}s") from None
         heard = time.monotonic()
         if isinstance(message, list) and len(message) == 3 and message[0] == "message":
             channel, data = message[1], message[2]

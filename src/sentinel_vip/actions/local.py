@@ -20,12 +20,13 @@ from sentinel_vip.probes.local_redis import probe_redis
 from sentinel_vip.store import disk
 
 QUERY_DEADLINE = 0.3  # every query the fences make; answers on a LAN take milliseconds
+IDENTITY_TTL = 60.0
 
 
 class Local:
     def __init__(self, config, logger) -> None:
         self.config, self.logger = config, logger
-        self.classify = identity_of(config).classify
+        self._identity, self._identity_at = identity_of(config), time.monotonic()
         self.run_id = ""
         self.pause_write: bool | None = None  # unknown until the server tells its version
         self.down_after_ms: int | None = None  # learnt from SENTINEL MASTER
@@ -34,6 +35,13 @@ class Local:
         self.silent: set = set()  # Sentinel addresses whose links are silent right now
         self._due: dict = {}  # what -> monotonic time it may run again
         self.said: set = set()
+
+    def classify(self, host: str, port: int) -> str:
+        """This node's identity, as the check has it; re-read now and then (the host's
+        addresses may change under a long-running watcher)."""
+        if time.monotonic() - self._identity_at > IDENTITY_TTL:
+            self._identity, self._identity_at = identity_of(self.config), time.monotonic()
+        return self._identity.classify(host, port)
 
     def server(self):
         srv = fence.server(self.config.redis, Deadline(QUERY_DEADLINE))

@@ -161,21 +161,23 @@ class Watcher:
         wanted, failover = False, set()
         for item in batch:
             kind, label = item[0], item[1]
+            bucket = self.log_buckets[label]
             if kind == "link":
                 state, detail = item[2], item[3]
-                level = "info" if state == rules.ALIVE else "warning"
-                self.logger.log(
-                    level,
-                    "sentinel_link",
-                    sentinel=label,
-                    state=state,
-                    detail=peer_text(detail) or None,
-                )
+                if bucket.take(now):
+                    level = "info" if state == rules.ALIVE else "warning"
+                    self.logger.log(
+                        level,
+                        "sentinel_link",
+                        sentinel=label,
+                        state=state,
+                        detail=peer_text(detail) or None,
+                        suppressed=bucket.pop_refused() or None,
+                    )
                 if state == rules.ALIVE:  # what happened while away: ask, do not replay
                     wanted = wanted or self.eval_buckets[label].take(now)
                 continue
             channel, data = item[2], item[3]
-            bucket = self.log_buckets[label]
             if bucket.take(now):
                 skipped = bucket.pop_refused()
                 self.logger.log(

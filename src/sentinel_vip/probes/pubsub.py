@@ -30,6 +30,7 @@ SILENT_AFTER = PING_EVERY * SILENT_PINGS
 CONNECT_TIMEOUT = 0.3
 RETRY_DOWN = (0.1, 2.0)  # refused/closed: first and longest wait before the next attempt
 RETRY_REFUSING = 5.0  # auth, TLS or protocol refusal: an admin has to act, do not hammer
+STABLE_AFTER = 5.0  # a link that lived this long resets the backoff
 MYID_LENGTH = 40
 
 # The host answered: no partition hides this Sentinel.
@@ -122,10 +123,10 @@ def listen(endpoint, link: Link, channels, relevant, post, stop) -> None:
             _set(link, REFUSING, f"internal error: {exc!r}"[:200], post)
             stop.wait(RETRY_REFUSING)
             continue
-        wait = RETRY_DOWN[0]
         link.sentinel_id = sub.sentinel_id
         link.generation += 1
         _set(link, ALIVE, "", post)
+        opened = time.monotonic()
         try:
             _pump(sub, link, relevant, post, stop)
         except ProbeError as exc:
@@ -135,6 +136,11 @@ def listen(endpoint, link: Link, channels, relevant, post, stop) -> None:
             stop.wait(RETRY_REFUSING)
         finally:
             sub.close()
+        if time.monotonic() - opened >= STABLE_AFTER:
+            wait = RETRY_DOWN[0]  # it had worked for a while: this is a new failure
+        else:  # a peer that accepts and drops us at once gets the growing backoff too
+            stop.wait(wait)
+            wait = min(wait * 2, RETRY_DOWN[1])
 
 
 def _set(link: Link, state: str, detail: str, post) -> None:

@@ -132,7 +132,8 @@ class Watcher:
                 wait = min(RESTART_BACKOFF[0] * 2**count, RESTART_BACKOFF[1])
                 self.restart_at[label] = now + wait
                 self.logger.log("err", "listener_died", sentinel=label, restart_in_s=wait)
-            elif now >= self.restart_at.pop(label):
+            elif now >= self.restart_at[label]:
+                del self.restart_at[label]
                 self.restarts[label] = self.restarts.get(label, 0) + 1
                 self._start(endpoint)
 

@@ -151,6 +151,12 @@ class Failover:
         srv = local.server()
         if not srv.reachable or srv.role != "master":
             return
+        if srv.to_write is None or srv.max_lag is None:
+            local.say_once(
+                "no tripwire", "warning", "fence", kind="tripwire", action="skipped",
+                reason="CONFIG GET min-replicas-* refused: allow CONFIG for the watcher's user",
+            )  # fmt: skip
+            return
         setting = rules.tripwire_setting(srv.to_write, srv.max_lag, srv.good_replicas)
         if setting is None:
             return

@@ -31,7 +31,8 @@ class Server(Record):
     role: str | None = None
     run_id: str = ""
     version: tuple = ()
-    good_replicas: int = 0
+    good_replicas: int = 0  # online, within min-replicas-max-lag (what Redis counts)
+    fresh_replicas: int = 0  # online, acknowledged within the last second or so
     to_write: int | None = None  # None: CONFIG GET refused (ACL) or unreadable
     max_lag: int | None = None
     error: str = ""
@@ -61,7 +62,8 @@ def _version(text: str) -> tuple:
 
 
 def _good_replicas(info: dict, max_lag: int | None) -> int:
-    """Replicas online and within max-lag, as Redis counts them for min-replicas-to-write."""
+    """Replicas online and within max-lag, as Redis counts them for min-replicas-to-write
+    (``max_lag`` 1: acknowledged within the last second or so; they ack once a second)."""
     count = 0
     for key, value in info.items():
         if not key.startswith("slave") or not key[5:].isdigit():
@@ -103,6 +105,7 @@ def server(endpoint, deadline) -> Server:
         info.get("run_id", ""),
         version,
         _good_replicas(repl, max_lag),
+        _good_replicas(repl, 1),
         to_write,
         max_lag,
     )

@@ -157,7 +157,7 @@ class Isolation:
             reason="PUBLISH or WAIT refused: replicas judged by INFO lag (~2 s)",
         )  # fmt: skip
         srv = self.local.server()
-        return srv.good_replicas if srv.reachable and srv.max_lag is not None else None
+        return srv.fresh_replicas if srv.reachable and srv.role == "master" else None
 
     # ------------------------------------------------------------------ demotion
 

@@ -12,6 +12,8 @@ import errno
 import os
 import stat
 
+from sentinel_vip.store import disk
+
 DEFAULT_PATH = "/etc/sentinel-vip/sentinel-vip.toml"
 ENV_VAR = "SENTINEL_VIP_CONFIG"
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few KB; anything near this is not one
@@ -65,35 +67,19 @@ class Unusable(Exception):
 
 
 def read_bounded(path: str, limit: int) -> bytes:
+    """The file's bytes through store.disk's one reader: a regular file (a FIFO put where the
+    config should be must not hang the check), at most ``limit`` bytes, and no symlink that
+    someone other than root or us could have planted."""
     if not path:
         raise Unusable(f"no config path given, expected --config PATH or {ENV_VAR}")
     if "\x00" in path:
         raise Unusable("the path contains a NUL character")
     try:
-        # O_NONBLOCK: a FIFO put where the config should be must not hang the check.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        return disk.read_regular(path, limit)
+    except disk.UnsafeFile as exc:
+        raise Unusable(exc.strerror) from None
     except OSError as exc:
         raise Unusable(os_reason(exc, path)) from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise Unusable("is a directory, expected a file")
-        if not stat.S_ISREG(info.st_mode):
-            raise Unusable("is not a regular file")
-        chunks, size = [], 0
-        while size <= limit:
-            chunk = os.read(fd, limit + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > limit:
-            raise Unusable(f"is larger than {limit} bytes")
-        return b"".join(chunks)
-    except OSError as exc:
-        raise Unusable(os_reason(exc, path)) from None
-    finally:
-        os.close(fd)
 
 
 def os_reason(exc: OSError, path: str) -> str:

@@ -33,7 +33,6 @@ _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXE
 _MAX_LINKS = 40  # the kernel's own limit on symlinks in one lookup
 
 _KINDS = (
-    (stat.S_ISDIR, "is a directory"),
     (stat.S_ISFIFO, "is a FIFO (named pipe)"),
     (stat.S_ISCHR, "is a character device"),
     (stat.S_ISBLK, "is a block device"),
@@ -208,6 +207,8 @@ def _give_to_owner(fd: int, dir_info: os.stat_result) -> None:
 def _require_regular(fd: int, path: str) -> os.stat_result:
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
+        if stat.S_ISDIR(info.st_mode):
+            raise UnsafeFile(path, "is a directory, expected a file")
         kind = next((text for test, text in _KINDS if test(info.st_mode)), "is not a file")
         raise UnsafeFile(path, f"{kind}, expected a regular file")
     return info

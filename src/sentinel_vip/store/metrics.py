@@ -95,7 +95,7 @@ def count_transition(config, new_state: str, now: float | None = None) -> dict:
     path = os.path.join(config.state_dir, TRANSITIONS_NAME)
     now = time.time() if now is None else now
     # Own lock: concurrent notify runs must not lose an increment.
-    fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o640)
+    fd = disk.open_private(path + ".lock", os.O_RDWR)  # never through a planted symlink
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         current = disk.read_json(path)
@@ -132,6 +132,5 @@ def _safely(action, config, logger) -> None:
         action()
     except OSError as exc:
         if logger is not None:
-            logger.log(
-                "err", "metrics_unwritable", path=config.metrics_textfile, error=exc.strerror
-            )
+            path = exc.filename or config.metrics_textfile  # the file that failed
+            logger.log("err", "metrics_unwritable", path=path, error=exc.strerror)

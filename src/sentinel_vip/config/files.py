@@ -60,6 +60,75 @@ def insecure_files(config) -> list:
     return messages
 
 
+def track_file_problem(path: str, script_user: str) -> str:
+    """Why keepalived's track file must not be at ``path`` ("" when it may).
+
+    keepalived believes whatever the file says ("1" keeps the VIP), so nobody but root and
+    the script user may create or replace it: its directory, and every directory above it,
+    must be writable by nobody else (a sticky ancestor such as /tmp is fine: others cannot
+    move what is in it; the directory itself may not be sticky-shared, as others could create
+    the file before we do). A directory that does not exist yet (/run/sentinel-vip before
+    tmpfiles or systemd creates it at boot) is judged by the nearest one that exists: only
+    who can write that one can create it, and the check reports the missing directory at
+    run time itself.
+    """
+    if not path:
+        return ""
+    users, groups = _trusted_ids(script_user)
+    chains = (_existing_dirs(os.path.dirname(path)),
+              _existing_dirs(os.path.dirname(os.path.realpath(path))))  # fmt: skip
+    for chain in chains:
+        for depth, (directory, info) in enumerate(chain):
+            writers = _other_writers(info, users, groups, nearest=depth == 0)
+            if writers:
+                return (
+                    f"{directory} can be written by {writers}: they could create or replace"
+                    " the track file, and keepalived keeps the VIP on a '1'; expected a"
+                    f" directory only root and {script_user} can write (the default"
+                    " /run/sentinel-vip)"
+                )
+    return ""
+
+
+def _trusted_ids(script_user: str):
+    import pwd  # only on a full load
+
+    users, groups = {0, os.geteuid()}, {0}
+    try:
+        entry = pwd.getpwnam(script_user)
+        users.add(entry.pw_uid)
+        groups.add(entry.pw_gid)
+    except (KeyError, TypeError):
+        pass
+    return users, groups
+
+
+def _existing_dirs(directory: str) -> list:
+    """(path, stat) of ``directory`` (or its nearest existing ancestor) and all above it."""
+    found = []
+    directory = os.path.normpath(directory) if directory else "/"
+    while True:
+        try:
+            found.append((directory, os.stat(directory)))
+        except OSError:
+            pass
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return found
+        directory = parent
+
+
+def _other_writers(info: os.stat_result, users: set, groups: set, nearest: bool) -> str:
+    who = []
+    if info.st_uid not in users:
+        who.append(f"its owner (uid {info.st_uid})")
+    if info.st_mode & 0o020 and info.st_gid not in groups:
+        who.append(f"its group (gid {info.st_gid})")
+    if info.st_mode & 0o002 and (nearest or not info.st_mode & stat.S_ISVTX):
+        who.append("every user")
+    return " and ".join(who)
+
+
 class Unusable(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

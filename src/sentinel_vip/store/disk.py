@@ -278,7 +278,7 @@ def open_private(path: str, flags: int, mode: int = 0o640) -> int:
             raise UnsafeFile(
                 path,
                 f"is owned by {user_name(info.st_uid)}, expected {owner} (who owns its"
-                f" directory and must write it); fix: chown {owner}: {path}",
+                f" directory and must write it); fix: chown -h {owner}: {path}",
             )
     except BaseException:
         os.close(fd)

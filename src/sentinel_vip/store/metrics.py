@@ -120,11 +120,10 @@ def on_transition(config, new_state: str, logger=None) -> None:
     if not config.metrics_textfile:
         return
 
-    def both():
-        count_transition(config, new_state)
-        write(config)
-
-    _safely(both, config, logger)
+    # Apart: a lock file that cannot be used (planted, wrong owner) costs the counter, not
+    # the textfile's other figures.
+    _safely(lambda: count_transition(config, new_state), config, logger)
+    _safely(lambda: write(config), config, logger)
 
 
 def _safely(action, config, logger) -> None:

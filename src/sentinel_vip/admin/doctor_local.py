@@ -24,7 +24,6 @@ KEPT_NAMES = (
     "transitions.json.lock",
     "config.cache",
 )
-SECURITY_DOC = "/usr/share/doc/sentinel-vip/security.md"
 
 
 def _kind(mode: int) -> str:
@@ -200,7 +199,7 @@ def transport(config, facts: dict, local_addresses) -> list:
             " ROLE master",
             "in redis.conf: unixsocket /run/redis/redis-server.sock and unixsocketperm 777"
             ' (AUTH still required); here: [redis] unix_socket = "/run/redis/redis-server.sock"'
-            f" (see {SECURITY_DOC})",
+            " (docs/security.md: the local Redis port)",
         )
     ]
 

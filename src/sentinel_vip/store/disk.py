@@ -154,7 +154,7 @@ def _named(exc: OSError, path: str) -> OSError:
     if isinstance(exc, UnsafeFile) or exc.errno is None:
         return exc
     if exc.errno == errno.ENXIO:  # a FIFO without a reader, opened for writing
-        return UnsafeFile(path, "is a FIFO or a device, expected a regular file")
+        return UnsafeFile(path, "is a FIFO or a device, not a regular file")
     return OSError(exc.errno, exc.strerror, path)
 
 
@@ -210,7 +210,7 @@ def _require_regular(fd: int, path: str) -> os.stat_result:
         if stat.S_ISDIR(info.st_mode):
             raise UnsafeFile(path, "is a directory, expected a file")
         kind = next((text for test, text in _KINDS if test(info.st_mode)), "is not a file")
-        raise UnsafeFile(path, f"{kind}, expected a regular file")
+        raise UnsafeFile(path, f"{kind}, not a regular file")
     return info
 
 

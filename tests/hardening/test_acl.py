@@ -7,12 +7,9 @@ from __future__ import annotations
 import os
 import pwd
 import secrets
-import shutil
-import subprocess
 
 import pytest
 from harden import (
-    SCRIPT_USER,
     ServerProc,
     assert_clean_failure,
     base_table,
@@ -164,20 +161,6 @@ def test_notify_without_replicaof_fails_the_demotion_cleanly(runnable_pyz, acl_n
 
 
 # -- as keepalived_script ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def script_user():
-    if os.geteuid() != 0:
-        pytest.skip("needs root to create and switch to keepalived_script")
-    if not shutil.which("setpriv"):
-        pytest.skip("setpriv (util-linux) not installed")
-    try:
-        pwd.getpwnam(SCRIPT_USER)
-    except KeyError:
-        subprocess.run(["useradd", "-r", "-s", "/usr/sbin/nologin", "-M", SCRIPT_USER],
-                       check=True)  # fmt: skip
-    return SCRIPT_USER
 
 
 def test_check_and_notify_run_as_keepalived_script(runnable_pyz, acl_node, script_user):

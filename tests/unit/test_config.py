@@ -184,7 +184,7 @@ def test_dangling_symlink(tmp_path):
 
 def test_fifo_is_refused_without_blocking(tmp_path):
     os.mkfifo(tmp_path / "fifo")
-    assert load_problems(tmp_path / "fifo") == ("is not a regular file",)
+    assert load_problems(tmp_path / "fifo") == ("is a FIFO (named pipe), not a regular file",)
 
 
 def test_not_utf8(tmp_path):

@@ -149,7 +149,8 @@ def record(config, logger, verdict: Verdict, previous: dict, state_path: str, no
     except OSError as exc:
         # The exit code still carries the verdict; keepalived's script tracking does not need
         # our files. Say so every run: there is no state left to deduplicate against.
-        logger.log("err", "state_unwritable", path=config.state_dir, error=exc.strerror)
+        path = exc.filename or config.state_dir  # the file that failed: track, state, ...
+        logger.log("err", "state_unwritable", path=path, error=exc.strerror)
 
 
 def _was(previous: dict) -> str:

@@ -19,7 +19,7 @@ from sentinel_vip.decision import demotion
 from sentinel_vip.decision.decide import tally
 from sentinel_vip.errors import UsageError
 from sentinel_vip.probes import identity
-from sentinel_vip.store import history, metrics
+from sentinel_vip.store import disk, history, metrics
 
 STATES = ("MASTER", "BACKUP", "FAULT", "STOP", "DELETED")
 TYPES = ("INSTANCE", "GROUP")
@@ -196,7 +196,8 @@ class _lock:
 
     def __enter__(self):
         try:
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o640)
+            # never through a planted symlink; created as the state directory's owner
+            self._fd = disk.open_private(self._path, os.O_RDWR)
         except OSError:
             return self  # no state dir: run unserialised rather than not at all
         while True:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from sentinel_vip.admin import doctor_checks as checks
 from sentinel_vip.admin import doctor_files as files
+from sentinel_vip.admin import doctor_local as local
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.errors import ExitCode
 from sentinel_vip.store import history
@@ -151,7 +152,8 @@ def host_facts(config, host: Host) -> dict:
     from sentinel_vip.probes.identity import vip_held
 
     binary = host.keepalived_binary()
-    blocks, read = files.parse_keepalived(config.keepalived_config_file)
+    refused: list = []
+    blocks, read = files.parse_keepalived(config.keepalived_config_file, _noting(refused))
     script = ""
     for block in blocks:
         if block.keyword == "vrrp_script" and block.args[:1] == ["sentinel_vip_check"]:
@@ -178,6 +180,7 @@ def host_facts(config, host: Host) -> dict:
     last = history.last_state(config.history_file, config.keepalived_instance)
     return {
         "installed": binary is not None,
+        "refused": refused,
         "unreadable": files.unreadable(config.keepalived_config_file),
         "blocks": blocks,
         "files": read,
@@ -195,13 +198,30 @@ def host_facts(config, host: Host) -> dict:
     }
 
 
-def sentinel_confs(config) -> tuple:
-    """(parsed configs, paths this user may not read) of ``sentinel.config_files``."""
+def _noting(refused: list):
+    """files.read_text that also notes (path, reason) of each file it refused to read."""
+
+    def read(path: str):
+        text = files.read_text(path)
+        if text is None:
+            reason = files.refusal(path)
+            if reason:
+                refused.append((path, reason))
+        return text
+
+    return read
+
+
+def sentinel_confs(config, refused=None) -> tuple:
+    """(parsed configs, paths this user may not read) of ``sentinel.config_files``; files
+    refused (a FIFO, a device, a planted symlink) are added to ``refused``."""
+    refused = [] if refused is None else refused
+    read = _noting(refused)
     confs, unreadable = [], []
     for path in config.sentinel_config_files:
-        text = files.read_text(path)
+        text = read(path)
         if text is not None:
-            confs.append(files.parse_sentinel_conf(path, text))
+            confs.append(files.parse_sentinel_conf(path, text, read))
         elif files.unreadable(path):
             unreadable.append(path)
     return confs, unreadable
@@ -224,9 +244,24 @@ def findings(config, host: Host = Host()) -> list:
     via_vip = replicas_via_vip(config, deadline.timeout(cap=2.0))
     role = (redis.get("info") or {}).get("role")
     found += checks.sentinels(config, answers, states, via_vip, classify, role)
-    found += checks.keepalived(config, host_facts(config, host))
-    confs, unreadable = sentinel_confs(config)
+    facts = host_facts(config, host)
+    refused = facts["refused"]
+    if config.keepalived_config_file not in dict(refused):  # else "not found" would mislead
+        found += checks.keepalived(config, facts)
+    confs, unreadable = sentinel_confs(config, refused)
     found += checks.sentinel_files(config, confs, classify, unreadable)
+    found += local_findings(config, refused)
+    return found
+
+
+def local_findings(config, refused: list) -> list:
+    """The local attack surface (doctor_local): refused files, our files' ownership, and
+    how the local Redis is reached."""
+    from sentinel_vip.probes.identity import local_addresses
+
+    found = local.refused_files(refused)
+    found += local.ownership(local.file_facts(config))
+    found += local.transport(config, local.socket_facts(config), local_addresses())
     return found
 
 

@@ -12,6 +12,8 @@ import os
 import shlex
 from dataclasses import dataclass, field
 
+from sentinel_vip.store import disk
+
 MAX_INCLUDE_DEPTH = 8
 
 
@@ -44,10 +46,17 @@ def _tokens(line: str) -> list:
         return line.split()
 
 
+MAX_READ_BYTES = 4 << 20  # keepalived's and Sentinel's configs are a few KB
+
+
 def read_text(path: str) -> str | None:
+    """The text of a config file, or None when it is missing, unreadable or refused.
+
+    Through store.disk's one reader: only a regular file of at most MAX_READ_BYTES, and no
+    symlink planted where another user can write (Debian's /etc/redis is redis:redis 2770):
+    a FIFO or /dev/zero there must not hang or exhaust doctor and render run as root."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return fh.read(1 << 20)
+        return disk.read_regular(path, MAX_READ_BYTES).decode("utf-8", "replace")
     except OSError:
         return None
 
@@ -56,12 +65,28 @@ def unreadable(path: str) -> bool:
     """``path`` may exist but this user may not read it (EACCES on it or on a directory on
     the way): "not there" and "not readable by me" need different fixes."""
     try:
-        with open(path, "rb"):
-            return False
+        os.close(disk.open_regular(path))
     except PermissionError:
         return True
     except OSError:
         return False
+    return False
+
+
+def refusal(path: str) -> str:
+    """Why the file at ``path`` is refused (a FIFO, a device, too large, a planted symlink),
+    or "" when it is fine, missing or merely unreadable."""
+    try:
+        fd = disk.open_regular(path)
+    except disk.UnsafeFile as exc:
+        return exc.strerror
+    except OSError:
+        return ""
+    try:
+        size = os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+    return f"is larger than {MAX_READ_BYTES} bytes" if size > MAX_READ_BYTES else ""
 
 
 def parse_keepalived(path: str, read=read_text, expand=None, depth: int = 0):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from sentinel_vip.admin import render_templates
 from sentinel_vip.config.load import DEFAULT_PATH
-from sentinel_vip.errors import ConfigError, ExitCode, SentinelVipError
+from sentinel_vip.errors import ConfigError, ExitCode, PermissionProblem, SentinelVipError
 from sentinel_vip.store import disk
 
 PROGRAM = "/usr/sbin/sentinel-vip"
@@ -227,12 +227,23 @@ def outputs(config, exists=os.path.exists) -> list:
 # -- the command ----------------------------------------------------------------------------
 
 
+MAX_TARGET_BYTES = 1 << 20  # our snippets are a few KB; a bigger file is not ours
+
+
 def _read(path: str) -> str | None:
+    """The target as it is now (None: absent). Read with store.disk's one reader: a FIFO,
+    a device or a symlink planted where another user can write (Debian's /etc/redis is
+    redis:redis 2770) is refused at once, never waited on or read without end."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
+        data = disk.read_regular(path, MAX_TARGET_BYTES)
     except FileNotFoundError:
         return None
+    except disk.UnsafeFile as exc:
+        raise NotGenerated(
+            f"{path}: {exc.strerror}: not a file sentinel-vip render wrote; left alone."
+            " Remove it (check who put it there) and run render again"
+        ) from None
+    return data.decode("utf-8", "replace")
 
 
 def run(config, dry_run: bool = False, out=None) -> int:
@@ -262,7 +273,10 @@ def run(config, dry_run: bool = False, out=None) -> int:
         if dry_run:
             out.write(diff(output.path, existing, output.text))
             continue
-        disk.atomic_write(output.path, output.text.encode(), 0o644)
+        try:
+            disk.atomic_write(output.path, output.text.encode(), 0o644)
+        except OSError as exc:
+            raise PermissionProblem(f"{output.path}: cannot write: {exc.strerror}") from None
         out.write(f"{output.path}: written\n")
     if not dry_run:
         out.write(

@@ -12,6 +12,8 @@ import errno
 import os
 import stat
 
+from sentinel_vip.store import disk
+
 DEFAULT_PATH = "/etc/sentinel-vip/sentinel-vip.toml"
 ENV_VAR = "SENTINEL_VIP_CONFIG"
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few KB; anything near this is not one
@@ -58,6 +60,75 @@ def insecure_files(config) -> list:
     return messages
 
 
+def track_file_problem(path: str, script_user: str) -> str:
+    """Why keepalived's track file must not be at ``path`` ("" when it may).
+
+    keepalived believes whatever the file says ("1" keeps the VIP), so nobody but root and
+    the script user may create or replace it: its directory, and every directory above it,
+    must be writable by nobody else (a sticky ancestor such as /tmp is fine: others cannot
+    move what is in it; the directory itself may not be sticky-shared, as others could create
+    the file before we do). A directory that does not exist yet (/run/sentinel-vip before
+    tmpfiles or systemd creates it at boot) is judged by the nearest one that exists: only
+    who can write that one can create it, and the check reports the missing directory at
+    run time itself.
+    """
+    if not path:
+        return ""
+    users, groups = _trusted_ids(script_user)
+    chains = (_existing_dirs(os.path.dirname(path)),
+              _existing_dirs(os.path.dirname(os.path.realpath(path))))  # fmt: skip
+    for chain in chains:
+        for depth, (directory, info) in enumerate(chain):
+            writers = _other_writers(info, users, groups, nearest=depth == 0)
+            if writers:
+                return (
+                    f"{directory} can be written by {writers}: they could create or replace"
+                    " the track file, and keepalived keeps the VIP on a '1'; expected a"
+                    f" directory only root and {script_user} can write (the default"
+                    " /run/sentinel-vip)"
+                )
+    return ""
+
+
+def _trusted_ids(script_user: str):
+    import pwd  # only on a full load
+
+    users, groups = {0, os.geteuid()}, {0}
+    try:
+        entry = pwd.getpwnam(script_user)
+        users.add(entry.pw_uid)
+        groups.add(entry.pw_gid)
+    except (KeyError, TypeError):
+        pass
+    return users, groups
+
+
+def _existing_dirs(directory: str) -> list:
+    """(path, stat) of ``directory`` (or its nearest existing ancestor) and all above it."""
+    found = []
+    directory = os.path.normpath(directory) if directory else "/"
+    while True:
+        try:
+            found.append((directory, os.stat(directory)))
+        except OSError:
+            pass
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return found
+        directory = parent
+
+
+def _other_writers(info: os.stat_result, users: set, groups: set, nearest: bool) -> str:
+    who = []
+    if info.st_uid not in users:
+        who.append(f"its owner (uid {info.st_uid})")
+    if info.st_mode & 0o020 and info.st_gid not in groups:
+        who.append(f"its group (gid {info.st_gid})")
+    if info.st_mode & 0o002 and (nearest or not info.st_mode & stat.S_ISVTX):
+        who.append("every user")
+    return " and ".join(who)
+
+
 class Unusable(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -65,35 +136,19 @@ class Unusable(Exception):
 
 
 def read_bounded(path: str, limit: int) -> bytes:
+    """The file's bytes through store.disk's one reader: a regular file (a FIFO put where the
+    config should be must not hang the check), at most ``limit`` bytes, and no symlink that
+    someone other than root or us could have planted."""
     if not path:
         raise Unusable(f"no config path given, expected --config PATH or {ENV_VAR}")
     if "\x00" in path:
         raise Unusable("the path contains a NUL character")
     try:
-        # O_NONBLOCK: a FIFO put where the config should be must not hang the check.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        return disk.read_regular(path, limit)
+    except disk.UnsafeFile as exc:
+        raise Unusable(exc.strerror) from None
     except OSError as exc:
         raise Unusable(os_reason(exc, path)) from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise Unusable("is a directory, expected a file")
-        if not stat.S_ISREG(info.st_mode):
-            raise Unusable("is not a regular file")
-        chunks, size = [], 0
-        while size <= limit:
-            chunk = os.read(fd, limit + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > limit:
-            raise Unusable(f"is larger than {limit} bytes")
-        return b"".join(chunks)
-    except OSError as exc:
-        raise Unusable(os_reason(exc, path)) from None
-    finally:
-        os.close(fd)
 
 
 def os_reason(exc: OSError, path: str) -> str:

@@ -27,6 +27,7 @@ from sentinel_vip.config.files import Unusable as _Unusable
 from sentinel_vip.config.files import decode as _decode
 from sentinel_vip.config.files import read_bounded as _read_bounded
 from sentinel_vip.config.files import read_secret as _read_secret
+from sentinel_vip.config.files import track_file_problem as _track_file_problem
 from sentinel_vip.config.record import Config
 from sentinel_vip.config.schema import INVALID, describe
 from sentinel_vip.errors import ConfigError
@@ -108,6 +109,7 @@ def _build(data, path: str, from_file: bool) -> Config:
     unicast_src = _unicast_ips([keepalived["unicast_src_ip"]], "unicast_src_ip", problems)
     unicast_peers = _unicast_ips(keepalived["unicast_peers"], "unicast_peers", problems)
     _vip_prefix(values["vip"]["prefix"], vip, problems)
+    _track_file(values["check"]["track_file"], keepalived["script_user"], problems)
     if problems:
         if len(problems) > MAX_PROBLEMS:
             more = len(problems) - MAX_PROBLEMS
@@ -177,10 +179,14 @@ def _build(data, path: str, from_file: bool) -> Config:
 
 
 def _ip(text: str):
+    """The address, an IPv4-mapped IPv6 spelling (::ffff:a.b.c.d) as the IPv4 address it is:
+    '[::ffff:<VIP>]' or '::ffff:127.0.0.1' are refused wherever the plain forms are, and
+    one Sentinel cannot be listed twice under two spellings."""
     try:
-        return ipaddress.ip_address(text)
+        ip = ipaddress.ip_address(text)
     except ValueError:
         return None
+    return ip.ipv4_mapped or ip if ip.version == 6 else ip
 
 
 def _split_address(text: str, default_port):
@@ -247,6 +253,14 @@ def _vip_prefix(prefix, vip, problems: list) -> None:
             f"vip.prefix: found {prefix} (integer), expected at most {vip.max_prefixlen}"
             f" for the IPv{vip.version} address {vip}"
         )
+
+
+def _track_file(path, script_user, problems: list) -> None:
+    if path is INVALID or not path or script_user is INVALID:
+        return
+    reason = _track_file_problem(path, script_user)
+    if reason:
+        problems.append(f"check.track_file: {path}: {reason}")
 
 
 def _password(section: dict, name: str, problems: list):

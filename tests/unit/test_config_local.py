@@ -1,0 +1,140 @@
+"""Config load refuses what another local user could exploit: a track file in a directory
+others can write, and IPv4-mapped IPv6 spellings of the VIP and of loopback."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import subprocess
+import sys
+
+import pytest
+
+from sentinel_vip.config.load import from_mapping
+from sentinel_vip.errors import ConfigError, ExitCode
+
+BASE = {
+    "master_name": "mymaster",
+    "sentinel": {"addresses": ["10.0.0.1", "10.0.0.2", "10.0.0.3"]},
+    "vip": {"address": "10.0.0.100"},
+}
+
+
+def problems(**sections) -> tuple:
+    table = {k: dict(v) if isinstance(v, dict) else v for k, v in BASE.items()}
+    for name, values in sections.items():
+        table.setdefault(name, {}).update(values)
+    try:
+        from_mapping(table)
+    except ConfigError as exc:
+        return tuple(exc.problems)
+    return ()
+
+
+# -- IPv4-mapped IPv6 -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sections, where",
+    [
+        ({"sentinel": {"addresses": ["[::ffff:10.0.0.100]:26379", "10.0.0.2"]}}, "not the VIP"),
+        ({"redis": {"host": "::ffff:10.0.0.100"}}, "not the VIP"),
+        ({"node": {"addresses": ["[::ffff:127.0.0.1]:6379"]}}, "a non-loopback address"),
+        ({"node": {"addresses": ["::ffff:10.0.0.100"]}}, "not the VIP"),
+        ({"vip": {"address": "::ffff:127.0.0.1"}}, "a non-loopback address"),
+        ({"sentinel": {"addresses": ["[::ffff:10.0.0.1]", "10.0.0.1", "10.0.0.3"]}}, "once"),
+    ],
+)
+def test_ipv4_mapped_spellings_are_refused_like_the_plain_forms(sections, where):
+    (problem,) = problems(**sections)
+    assert where in problem
+
+
+def test_a_mapped_sentinel_address_is_used_as_the_ipv4_address():
+    table = dict(BASE, sentinel={"addresses": ["[::ffff:10.0.0.1]:26380", "10.0.0.2"]})
+    config = from_mapping(table)
+    assert config.sentinels[0].label() == "10.0.0.1:26380"
+
+
+# -- the track file's directory -----------------------------------------------------------------
+
+
+def test_a_track_file_in_a_sticky_world_writable_directory_is_refused(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    (problem,) = problems(check={"track_file": str(shared / "track")})
+    assert problem.startswith(f"check.track_file: {shared / 'track'}: {shared} can be written")
+    assert "every user" in problem and "/run/sentinel-vip" in problem
+
+
+def test_a_missing_directory_under_a_shared_one_is_refused(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    (problem,) = problems(check={"track_file": str(shared / "later" / "track")})
+    assert f"{shared} can be written by every user" in problem
+
+
+def test_a_missing_directory_under_a_private_one_is_accepted(tmp_path):
+    """/run/sentinel-vip before tmpfiles creates it: only root can create it in /run."""
+    assert problems(check={"track_file": str(tmp_path / "later" / "track")}) == ()
+
+
+def test_a_symlink_into_a_shared_directory_is_refused(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    (tmp_path / "run").symlink_to(shared)
+    (problem,) = problems(check={"track_file": str(tmp_path / "run" / "track")})
+    assert "can be written by every user" in problem
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_a_directory_of_another_user_or_group_is_refused(tmp_path):
+    other = tmp_path / "other"
+    other.mkdir(mode=0o755)
+    os.chown(other, 65534, 65534)  # nobody
+    (problem,) = problems(check={"track_file": str(other / "track")})
+    assert "its owner (uid 65534)" in problem
+    grouped = tmp_path / "grouped"
+    grouped.mkdir()
+    grouped.chmod(0o775)
+    os.chown(grouped, 0, 65534)
+    (problem,) = problems(check={"track_file": str(grouped / "track")})
+    assert "its group (gid 65534)" in problem
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or "keepalived_script" not in {p.pw_name for p in pwd.getpwall()},
+    reason="needs root and the keepalived_script user",
+)
+def test_the_script_users_own_directory_is_accepted(tmp_path):
+    script = pwd.getpwnam("keepalived_script")
+    state = tmp_path / "state"
+    state.mkdir(mode=0o750)
+    os.chown(state, script.pw_uid, script.pw_gid)
+    assert problems(check={"track_file": str(state / "track")}) == ()
+
+
+def test_the_cli_exits_3_and_says_why(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    (shared / "track").write_text("1\n")  # pre-created by another user
+    path = tmp_path / "sentinel-vip.toml"
+    path.write_text(
+        'master_name = "m"\n[sentinel]\naddresses = ["127.0.0.1:26379"]\n'
+        f'[check]\ntrack_file = "{shared / "track"}"\n'
+        f'[paths]\nstate_dir = "{tmp_path}"\nhistory_file = "{tmp_path / "h.jsonl"}"\n'
+        "[log]\nsyslog = false\n"
+    )
+    src = os.path.join(os.path.dirname(__file__), "..", "..", "src")
+    run = subprocess.run(
+        [sys.executable, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]);"
+         " from sentinel_vip.cli import main; sys.exit(main(sys.argv[2:]))",
+         src, "--config", str(path), "check"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert run.returncode == int(ExitCode.CONFIG), run
+    assert "check.track_file" in run.stderr and "every user" in run.stderr

@@ -57,7 +57,7 @@ export SENTINEL_VIP_PYZ := $(abspath $(PYZ))
 # tests/unit/test_makefile.py checks that each one listed here exists.
 define HELP
 Start here (on Debian 12, as root; no make needed for these two):
-  scripts/demo      install what is missing, build the .deb, demo a failover (~2 min)
+  scripts/demo      install what is missing, build the .deb, demo a failover (~1 min)
   scripts/test      install what is missing, then make test (every suite below; ~9 min)
 
 Build

@@ -35,7 +35,7 @@ e2e: e2e-preflight $(PYZ) $(PYTHON_DEP)
 
 # In this order: install the tools, build the package, then demo the package just built.
 demo: e2e-root
-	$(DEMO_BOOTSTRAP)
+	@$(DEMO_BOOTSTRAP)
 	$(MAKE) --no-print-directory deb
 	$(SYSTEM_PYTHON) tools/demo --install-deb $(DEMO_DEB)$(if $(KEEP), --keep)
 

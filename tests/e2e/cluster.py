@@ -123,7 +123,16 @@ def cleanup_stale(prefix: Optional[str] = None, base_dir: str = BASE_DIR) -> lis
                 netns.delete_namespace(ns)
         shutil.rmtree(os.path.join(base_dir, name), ignore_errors=True)
         removed.append(name)
+    remove_if_empty(base_dir)
     return removed
+
+
+def remove_if_empty(path: str) -> None:
+    """rmdir: succeeds only on an empty directory, so another run's cluster stays."""
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
 
 
 def _read_owner(path: str) -> Optional[int]:
@@ -259,6 +268,7 @@ class Cluster:
             sys.stderr.write(f"e2e cluster logs kept in {kept}\n")
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+            remove_if_empty(self.base_dir)  # leave nothing under /run after a passing run
         if self in _LIVE:
             _LIVE.remove(self)
 

@@ -27,7 +27,7 @@ from servers import Cluster, binaries_available
 BIN = "/usr/sbin/sentinel-vip"
 SNIPPET = Path("/etc/keepalived/conf.d/sentinel-vip.conf")
 USER = "keepalived_script"
-VIP = "192.0.2.10"  # the installed snippet's example VIP (TEST-NET-1): on no interface here
+VIP = "192.0.2.100"  # the installed snippet's example VIP (TEST-NET-1): on no interface here
 DEBIAN_SENTINEL_CONF = Path("/etc/redis/sentinel.conf")  # redis-sentinel's, redis:redis 2770 dir
 
 pytestmark = pytest.mark.usefixtures("root_and_apt")

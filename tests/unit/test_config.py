@@ -103,11 +103,11 @@ def test_example_file_loads():
     cfg = load(str(EXAMPLE))
     assert cfg.master_name == "mymaster"
     assert [s.label() for s in cfg.sentinels] == [
-        "10.0.0.1:26379",
-        "10.0.0.2:26379",
-        "10.0.0.3:26379",
+        "192.0.2.11:26379",
+        "192.0.2.12:26379",
+        "192.0.2.13:26379",
     ]
-    assert cfg.vip_address == "10.0.0.100"
+    assert cfg.vip_address == "192.0.2.100" and cfg.vip_prefix == 24
     assert cfg.secret_files == (str(EXAMPLE),)
 
 
@@ -120,9 +120,10 @@ def test_example_file_documents_every_key_with_its_default():
     expected = config_schema.defaults()
     set_on_purpose = {
         ("master_name",): "mymaster",
-        ("sentinel", "addresses"): ["10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"],
-        ("vip", "address"): "10.0.0.100",
+        ("sentinel", "addresses"): ["192.0.2.11:26379", "192.0.2.12:26379", "192.0.2.13:26379"],
+        ("vip", "address"): "192.0.2.100",
         ("vip", "interface"): "eth0",
+        ("vip", "prefix"): 24,
     }
     for keys, value in set_on_purpose.items():
         table = expected

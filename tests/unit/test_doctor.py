@@ -31,6 +31,9 @@ vrrp_instance sentinel_vip {
     virtual_router_id 51
     priority 100
     nopreempt
+    virtual_ipaddress {
+        10.0.0.100
+    }
     track_script {
         sentinel_vip_check
     }
@@ -233,6 +236,7 @@ def test_keepalived_checks():
         ("ok", "keepalived -t"),
         ("ok", "script user"),
         ("ok", "interface"),
+        ("ok", "vip"),
         ("fail", "nopreempt"),
         ("fail", "virtual_router_id"),
         ("ok", "static vip"),

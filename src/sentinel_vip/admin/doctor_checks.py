@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from sentinel_vip.admin import doctor_files as files
 
 OK, WARN, FAIL = "ok", "warn", "fail"
+# Where the package installs the admin guide (packaging/layout; tests/unit/test_docs.py).
+ADMIN_DOC = "/usr/share/doc/sentinel-vip/admin.md"
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,13 @@ class Finding:
     item: str
     detail: str
     fix: str = ""
+
+
+def without_address(address: str, error) -> str:
+    """A probe's error without its leading ``address:`` (most probes start with it), so a
+    line that names the address first does not name it twice."""
+    text = str(error or "no answer")
+    return text[len(address) + 1 :].strip() if text.startswith(f"{address}:") else text
 
 
 # -- config and secrets ---------------------------------------------------------------------
@@ -155,7 +164,7 @@ def sentinels(config, answers, states, replicas_via_vip: list, classify, local_r
                 Finding(
                     FAIL,
                     "sentinel",
-                    f"{answer.address}: {answer.error}",
+                    f"{answer.address}: {without_address(answer.address, answer.error)}",
                     "start it, or fix sentinel.addresses / its password",
                 )
             )
@@ -337,8 +346,9 @@ def keepalived(config, host: dict) -> list:
                 FAIL,
                 "keepalived",
                 f"{main} not found",
-                "create it with global_defs and include /etc/keepalived/conf.d/*.conf"
-                " (see docs/admin.md)",
+                "create it with a global_defs block (enable_script_security, script_user"
+                " keepalived_script) and the line include /etc/keepalived/conf.d/*.conf"
+                f" (see {ADMIN_DOC}, keepalived.conf)",
             )
         ]
     if config.keepalived_snippet in read:
@@ -426,15 +436,7 @@ def _instance(config, blocks, host) -> list:
         )
     else:
         found.append(Finding(OK, "interface", f"{iface} exists"))
-    if config.vip_interface and iface != config.vip_interface:
-        found.append(
-            Finding(
-                WARN,
-                "interface",
-                f"keepalived uses {iface}, vip.interface is {config.vip_interface}",
-                "sentinel-vip render",
-            )
-        )
+    found.extend(vip_agreement(config, ours))
     weighted = files.weights_with_nopreempt(blocks, ours)
     if weighted:
         found.append(
@@ -467,6 +469,84 @@ def _instance(config, blocks, host) -> list:
         )
     found.extend(_static_vip(config, host))
     return found
+
+
+def vip_agreement(config, instance) -> list:
+    """The VIP, its prefix and its interface as keepalived's instance has them, against
+    ``vip.*`` in the TOML. render writes them from the TOML; a hand-edited instance may not
+    match, and then the check guards an address (a Sentinel naming the VIP is no identity)
+    that keepalived does not move."""
+    vip = config.vip_address
+    if not vip:
+        return []  # _static_vip says vip.address is empty
+    entries = _virtual_addresses(instance)
+    name = instance.args[0] if instance.args else "?"
+    match = next((e for e in entries if _same_ip(e[0], vip)), None)
+    if match is None:
+        moved = ", ".join(f"{a}/{p}" if p else a for a, p, _ in entries) or "no address"
+        return [
+            Finding(
+                FAIL,
+                "vip",
+                f"vrrp_instance {name} moves {moved}; vip.address is {vip}",
+                "sentinel-vip render (it writes the instance from the TOML), or set"
+                " vip.address to the address keepalived moves",
+            )
+        ]
+    _, prefix, device = match
+    device = device or instance.value("interface") or ""
+    host = 128 if ":" in vip else 32
+    want_prefix = config.vip_prefix or host
+    have_prefix = prefix or host
+    found = []
+    if have_prefix != want_prefix:
+        found.append(
+            Finding(
+                WARN,
+                "vip",
+                f"vrrp_instance {name} gives {vip} prefix /{have_prefix};"
+                f" vip.prefix says /{want_prefix}",
+                f"set vip.prefix = {have_prefix}, or sentinel-vip render to apply /{want_prefix}",
+            )
+        )
+    if config.vip_interface and device != config.vip_interface:
+        found.append(
+            Finding(
+                WARN,
+                "vip",
+                f"vrrp_instance {name} puts {vip} on {device}; vip.interface is"
+                f" {config.vip_interface}",
+                f"set vip.interface = {device!r}, or sentinel-vip render to use"
+                f" {config.vip_interface}",
+            )
+        )
+    if not found:
+        found.append(
+            Finding(OK, "vip", f"{vip}/{have_prefix} on {device}: keepalived and the TOML agree")
+        )
+    return found
+
+
+def _virtual_addresses(instance) -> list:
+    """(address, prefix or 0, dev or "") for each VIP line of a vrrp_instance."""
+    entries = []
+    for keyword in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
+        for block in instance.find(keyword):
+            for line in block.children:
+                address, _, prefix = line.keyword.partition("/")
+                args = line.args
+                device = args[args.index("dev") + 1] if "dev" in args[:-1] else ""
+                entries.append((address, int(prefix) if prefix.isdigit() else 0, device))
+    return entries
+
+
+def _same_ip(text: str, vip: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(text) == ipaddress.ip_address(vip)
+    except ValueError:
+        return False
 
 
 def _static_vip(config, host) -> list:

@@ -32,10 +32,18 @@ EXAMPLE = {
     "interface": "eth0",
     "vrid": 51,
     "priority": 100,
-    "vip": "192.0.2.10/24",
+    "vip": "192.0.2.100/24",
     "track_file": "/run/sentinel-vip/track",
     "program": PROGRAM,
 }
+
+
+# How the shipped snippet tells the admin about its EDIT lines; generated() replaces it.
+EDIT_NOTE = (
+    "# Set this node's values in /etc/sentinel-vip/sentinel-vip.toml ([vip], [keepalived])\n"
+    '# and run `sentinel-vip render`: it rewrites the lines marked "EDIT" from them.\n'
+    "# Edit them by hand only if you never run render: it refuses to replace an edited copy.\n"
+)
 
 
 class NotGenerated(SentinelVipError):
@@ -105,8 +113,7 @@ def keepalived_text(values: dict, template: str = render_templates.KEEPALIVED) -
 def generated(text: str) -> str:
     """The shipped text's 'EDIT here' remarks turned into 'set in the TOML' ones."""
     text = text.replace(
-        '# Lines marked "EDIT" carry example values: set them for your network.',
-        "# The values of the lines marked (TOML) come from the file named above.",
+        EDIT_NOTE, "# The values of the lines marked (TOML) come from the file named above.\n"
     )
     return text.replace("# EDIT: ", "# (TOML) ")
 
@@ -133,8 +140,8 @@ def sentinel_text(flavour: str, master_name: str, quorum: int) -> str:
         for old, new in (("/etc/redis/", "/etc/valkey/"), ("redis-sentinel", "valkey-sentinel"),
                          ("redis-cli ", "valkey-cli ")):  # fmt: skip
             text = text.replace(old, new)
-    text = text.replace("SENTINEL MONITOR mymaster 10.0.0.1 6379 2",
-                        f"SENTINEL MONITOR {master_name} 10.0.0.1 6379 {quorum}")  # fmt: skip
+    text = text.replace("SENTINEL MONITOR mymaster 192.0.2.11 6379 2",
+                        f"SENTINEL MONITOR {master_name} 192.0.2.11 6379 {quorum}")  # fmt: skip
     text = text.replace("SENTINEL SET mymaster ", f"SENTINEL SET {master_name} ")
     return text.replace('"mymaster" must equal', f'"{master_name}" must equal')
 

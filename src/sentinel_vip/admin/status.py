@@ -12,6 +12,7 @@ import os
 import socket
 import time
 
+from sentinel_vip.admin.doctor_checks import without_address
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.errors import ExitCode
 from sentinel_vip.store import disk, history
@@ -152,7 +153,7 @@ def _redis_line(redis: dict) -> str:
 
 def _sentinel_line(row: dict) -> str:
     if row["master"] is None:
-        return f"{row['address']}  no answer: {row['error']}"
+        return f"{row['address']}  no answer: {without_address(row['address'], row['error'])}"
     verdict = "agrees" if row["agrees"] else "DISAGREES"
     extra = f"  quorum={row['quorum']} flags={row['flags']}" if row["flags"] else ""
     return f"{row['address']}  names {row['master']}  {verdict}{extra}"

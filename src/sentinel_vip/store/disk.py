@@ -286,6 +286,29 @@ def open_private(path: str, flags: int, mode: int = 0o640) -> int:
     return fd
 
 
+LOCK_WAIT = 5.0  # seconds: our own holders keep a lock for milliseconds
+
+
+def lock(fd: int, path: str, wait: float = LOCK_WAIT) -> None:
+    """An exclusive flock on ``fd``, or OSError after ``wait`` seconds: whoever can open a
+    lock file in the script user's directory can hold it forever, and a notify run by hand
+    must not hang on it."""
+    import fcntl  # not on the check's path
+    import time
+
+    end = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= end:
+                raise OSError(
+                    errno.EWOULDBLOCK, f"still locked by another process after {wait:g}s", path
+                ) from None
+            time.sleep(0.02)  # a lock wait, not a stand-in for a condition
+
+
 def _create_temp(dir_fd: int) -> tuple:
     """A new private file (0600) with an unguessable name: what tempfile.mkstemp does,
     without importing tempfile (shutil, random, ...) on every check."""

@@ -162,6 +162,45 @@ def _group(gid: int) -> str:
     return group_name(gid)
 
 
+# -- the admin's notify hooks -------------------------------------------------------------------
+
+
+def hook_facts(config) -> list:
+    """(path, why running it could run someone else's program, or "") of each executable in
+    notify.hooks_dir."""
+    from sentinel_vip.store.disk import exec_problem
+
+    try:
+        names = sorted(os.listdir(config.hooks_dir)) if config.hooks_dir else []
+    except OSError:
+        names = []
+    found = []
+    for name in names:
+        path = os.path.join(config.hooks_dir, name)
+        if not name.startswith(".") and os.path.isfile(path) and os.access(path, os.X_OK):
+            found.append((path, exec_problem(path)))
+    return found
+
+
+def hooks(facts: list) -> list:
+    """notify runs the hooks as whoever runs it: root, when an admin runs it by hand. A hook
+    another user can change is refused (and would be their program run as root)."""
+    found = [
+        Finding(
+            FAIL,
+            "notify hooks",
+            f"{problem}: notify refuses to run it",
+            "make the hook and every directory above it root's and writable only by root"
+            " (chown root: ...; chmod go-w ...), or remove it",
+        )
+        for path, problem in facts
+        if problem
+    ]
+    if not found and facts:
+        found.append(Finding(OK, "notify hooks", f"{len(facts)} hooks, changeable only by root"))
+    return found
+
+
 # -- how the local Redis is reached --------------------------------------------------------------
 
 

@@ -198,3 +198,11 @@ def test_a_state_dir_others_can_write_is_refused(tmp_path):
     assert problem.startswith(f"paths.state_dir: {shared / 'sentinel-vip'}: {shared} can be")
     assert "every user" in problem
     assert problems(paths={"state_dir": str(tmp_path / "state")}) == ()
+
+
+@pytest.mark.parametrize("spelling", ["0x0a000064", "0xa.0.0.100", "0xa.100"])
+def test_a_hex_or_short_spelling_of_the_vip_is_refused(spelling):
+    """getaddrinfo reads these as 10.0.0.100 (inet_aton): not hostnames."""
+    (problem,) = problems(sentinel={"addresses": [spelling]})
+    assert problem.startswith(f"sentinel.addresses[0]: found '{spelling}'")
+    assert "10.0.0.100" in problem

@@ -323,9 +323,25 @@ def _host_problem(host: str, vip) -> str:
             return "a unicast address (0.0.0.0 and :: are listening wildcards)"
         if vip is not None and ip == vip:
             return "not the VIP: it points at whichever node holds it, not at one server"
+    elif _inet_aton(host):
+        return (
+            f"an IP address written as a.b.c.d: the resolver reads it as {_inet_aton(host)}"
+            " (a hex or short spelling is not a hostname)"
+        )
     elif "%" in host or not schema.is_host(host):  # '%' only belongs in an IPv6 zone
         return "a hostname or IP address"
     return ""
+
+
+def _inet_aton(host: str) -> str:
+    """The IPv4 address getaddrinfo makes of a non-standard spelling ('0x0a000064',
+    '0xa.0.0.100'), or "": such a 'hostname' would slip past the VIP rule."""
+    import socket  # only on a full load
+
+    try:
+        return str(ipaddress.IPv4Address(socket.inet_aton(host)))
+    except (OSError, ValueError):
+        return ""
 
 
 def _redis_host(section: dict, vip, problems: list):

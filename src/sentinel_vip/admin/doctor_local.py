@@ -248,20 +248,16 @@ def _socket_placement(path: str, facts: dict) -> list:
     dir_info, sock = facts["dir"], facts["socket"]
     if dir_info is None:
         return []  # doctor's redis check reports that Redis cannot be reached
+    from sentinel_vip.store.disk import other_writers  # ACLs included
+
     owner = sock.st_uid if sock is not None else dir_info.st_uid
-    others = []
-    if dir_info.st_uid not in (0, owner):
-        others.append(f"its owner (uid {dir_info.st_uid})")
-    if dir_info.st_mode & 0o020 and dir_info.st_gid != 0:
-        others.append(f"group {_group(dir_info.st_gid)}")
-    if dir_info.st_mode & 0o002:
-        others.append("every user")
+    others = other_writers(directory, dir_info, {0, owner}, {0})
     if others:
         return [
             Finding(
                 WARN,
                 "redis transport",
-                f"unix socket {path}: {directory} is writable by {' and '.join(others)}:"
+                f"unix socket {path}: {directory} is writable by {others}:"
                 " while Redis is down they can put their own socket there and receive the"
                 " password",
                 "put the socket in Redis's own runtime directory (Debian: /run/redis,"

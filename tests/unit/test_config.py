@@ -587,10 +587,12 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown to another grou
 
 def _secret_config(tmp_path, mode, gid=None):
     pw = write(tmp_path, "x\n", name="redis.pw", mode=0o600)
-    path = write(tmp_path, MINIMAL_TOML + f'[redis]\npassword_file = "{pw}"\n', mode=mode)
+    path = write(tmp_path, MINIMAL_TOML + f'[redis]\npassword_file = "{pw}"\n', mode=0o600)
+    loaded = load(str(path))  # before the change: as root, a config others can write is refused
+    os.chmod(path, mode)
     if gid is not None:
         os.chown(path, 0, gid)
-    return load(str(path)), path
+    return loaded, path
 
 
 @needs_root

@@ -96,13 +96,13 @@ def test_a_directory_of_another_user_or_group_is_refused(tmp_path):
     other.mkdir(mode=0o755)
     os.chown(other, 65534, 65534)  # nobody
     (problem,) = problems(check={"track_file": str(other / "track")})
-    assert "its owner (uid 65534)" in problem
+    assert "its owner nobody (uid 65534)" in problem
     grouped = tmp_path / "grouped"
     grouped.mkdir()
     grouped.chmod(0o775)
     os.chown(grouped, 0, 65534)
     (problem,) = problems(check={"track_file": str(grouped / "track")})
-    assert "its group (gid 65534)" in problem
+    assert "(gid 65534)" in problem
 
 
 @pytest.mark.skipif(
@@ -138,3 +138,71 @@ def test_the_cli_exits_3_and_says_why(tmp_path):
     )  # fmt: skip
     assert run.returncode == int(ExitCode.CONFIG), run
     assert "check.track_file" in run.stderr and "every user" in run.stderr
+
+
+# -- root and a config others can change ------------------------------------------------------
+
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="the rule applies to runs as root")
+
+
+def _config_file(directory, mode=0o640) -> str:
+    path = directory / "c.toml"
+    path.write_text('master_name = "m"\n[sentinel]\naddresses = ["10.0.0.1"]\n')
+    path.chmod(mode)
+    return str(path)
+
+
+@as_root
+def test_root_refuses_a_config_owned_by_another_user(tmp_path):
+    from sentinel_vip.config.load import load
+
+    path = _config_file(tmp_path)
+    os.chown(path, 65534, 0)
+    with pytest.raises(ConfigError) as caught:
+        load(path)
+    (problem,) = caught.value.problems
+    assert problem.startswith("can be changed by its owner nobody (uid 65534)")
+    assert f"chown root:keepalived_script {path}" in problem
+
+
+@as_root
+def test_root_refuses_a_config_in_a_directory_another_user_can_write(tmp_path):
+    from sentinel_vip.config.load import load
+
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, 65534, 65534)
+    with pytest.raises(ConfigError) as caught:
+        load(_config_file(theirs))
+    assert f"through {theirs}" in caught.value.problems[0]
+    assert load(_config_file(tmp_path)).master_name == "m"  # root's own: fine
+
+
+@as_root
+def test_the_config_owner_is_reported_to_the_check_and_doctor(tmp_path):
+    from sentinel_vip.config.files import insecure_files
+    from sentinel_vip.config.load import load
+
+    path = _config_file(tmp_path)
+    config = load(path)
+    os.chown(path, 65534, 0)
+    (message,) = insecure_files(config)
+    assert "owned by nobody, who could make a run as root execute any program" in message
+
+
+def test_a_state_dir_others_can_write_is_refused(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    (problem,) = problems(paths={"state_dir": str(shared / "sentinel-vip")})
+    assert problem.startswith(f"paths.state_dir: {shared / 'sentinel-vip'}: {shared} can be")
+    assert "every user" in problem
+    assert problems(paths={"state_dir": str(tmp_path / "state")}) == ()
+
+
+@pytest.mark.parametrize("spelling", ["0x0a000064", "0xa.0.0.100", "0xa.100"])
+def test_a_hex_or_short_spelling_of_the_vip_is_refused(spelling):
+    """getaddrinfo reads these as 10.0.0.100 (inet_aton): not hostnames."""
+    (problem,) = problems(sentinel={"addresses": [spelling]})
+    assert problem.startswith(f"sentinel.addresses[0]: found '{spelling}'")
+    assert "10.0.0.100" in problem

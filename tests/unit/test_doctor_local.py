@@ -134,3 +134,23 @@ def test_ownership_ok_when_all_files_belong_to_the_script_user(tmp_path):
     assert statuses(local.ownership(local.file_facts(make_config(tmp_path)))) == [
         ("ok", "state files")
     ]
+
+
+def test_an_acl_letting_another_user_write_the_socket_directory_warns(tmp_path):
+    """The mode looks like the owner's alone (group bits = the ACL mask); an ACL entry lets
+    nobody create a socket there too."""
+    run = tmp_path / "redis"
+    run.mkdir(mode=0o750)
+
+    def entry(tag: int, perm: int, ident: int = 0xFFFFFFFF) -> bytes:
+        return tag.to_bytes(2, "little") + perm.to_bytes(2, "little") + ident.to_bytes(4, "little")
+
+    acl = (2).to_bytes(4, "little") + entry(1, 7) + entry(2, 7, 65534) + entry(4, 5) + \
+        entry(0x10, 7) + entry(0x20, 0)  # fmt: skip
+    try:
+        os.setxattr(run, "system.posix_acl_access", acl)
+    except OSError as exc:
+        pytest.skip(f"no POSIX ACLs here: {exc}")
+    config = make_config(redis={"unix_socket": str(run / "redis.sock"), "password": "pw"})
+    (finding,) = local.transport(config, local.socket_facts(config), frozenset())
+    assert finding.status == "warn" and "(an ACL)" in finding.detail, finding

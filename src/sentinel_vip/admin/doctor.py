@@ -23,6 +23,7 @@ from sentinel_vip.admin import doctor_files as files
 from sentinel_vip.admin import doctor_local as local
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.errors import ExitCode
+from sentinel_vip.log import escape_controls
 from sentinel_vip.store import history
 
 DEADLINE = 5.0
@@ -255,12 +256,13 @@ def findings(config, host: Host = Host()) -> list:
 
 
 def local_findings(config, refused: list) -> list:
-    """The local attack surface (doctor_local): refused files, our files' ownership, and
-    how the local Redis is reached."""
+    """The local attack surface (doctor_local): refused files, our files' ownership, the
+    notify hooks, and how the local Redis is reached."""
     from sentinel_vip.probes.identity import local_addresses
 
     found = local.refused_files(refused)
     found += local.ownership(local.file_facts(config))
+    found += local.hooks(local.hook_facts(config))
     found += local.transport(config, local.socket_facts(config), local_addresses())
     return found
 
@@ -272,11 +274,14 @@ def report(found: list) -> str:
     width = max((len(f.item) for f in found), default=0)
     lines = []
     for f in found:
+        # Details quote files other users can write (Sentinel's config) and peers' answers:
+        # never raw to the admin's terminal.
+        detail, fix = escape_controls(f.detail), escape_controls(f.fix or "")
         lines.append(
-            f"{f.status.upper() if f.status != 'ok' else 'ok':4}  {f.item:{width}}  {f.detail}"
+            f"{f.status.upper() if f.status != 'ok' else 'ok':4}  {f.item:{width}}  {detail}"
         )
-        if f.fix and f.status != checks.OK:
-            lines.append(f"{'':4}  {'':{width}}  fix: {f.fix}")
+        if fix and f.status != checks.OK:
+            lines.append(f"{'':4}  {'':{width}}  fix: {fix}")
     counts = {
         s: sum(1 for f in found if f.status == s) for s in (checks.OK, checks.WARN, checks.FAIL)
     }

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from sentinel_vip.store import disk
 
 MAX_INCLUDE_DEPTH = 8
+MAX_FILES = 256  # files read for one keepalived config: includes that loop stop here
+MAX_SENTINEL_INCLUDES = 16  # Sentinel configs include one or two files; read no more
+MAX_MONITORS = 16  # `sentinel monitor` lines reported per included file
 
 
 @dataclass
@@ -99,8 +102,10 @@ def parse_keepalived(path: str, read=read_text, expand=None, depth: int = 0):
 
 
 def _parse_into(path, root, files, read, expand, depth) -> None:
+    if depth > MAX_INCLUDE_DEPTH or len(files) >= MAX_FILES:
+        return  # a file including itself (or a glob matching its includer) ends here
     text = read(path)
-    if text is None or depth > MAX_INCLUDE_DEPTH:
+    if text is None:
         return
     files.append(path)
     stack = [root]
@@ -206,8 +211,10 @@ def parse_sentinel_conf(path: str, text: str, read=read_text) -> SentinelConf:
         if len(words) == 2 and words[0].lower() == "include":
             includes.append(words[1].strip('"'))
     included_monitors = []
-    for included in includes:
-        for monitor in _monitor_lines(read(included) or ""):
+    # Sentinel's directory is the redis user's: thousands of includes of a big file must not
+    # keep doctor, run as root, reading for minutes.
+    for included in list(dict.fromkeys(includes))[:MAX_SENTINEL_INCLUDES]:
+        for monitor in _monitor_lines(read(included) or "")[:MAX_MONITORS]:
             included_monitors.append((included, monitor[0]))
     return SentinelConf(
         path, tuple(includes), tuple(_monitor_lines(text)), tuple(included_monitors)

@@ -162,6 +162,45 @@ def _group(gid: int) -> str:
     return group_name(gid)
 
 
+# -- the admin's notify hooks -------------------------------------------------------------------
+
+
+def hook_facts(config) -> list:
+    """(path, why running it could run someone else's program, or "") of each executable in
+    notify.hooks_dir."""
+    from sentinel_vip.store.disk import exec_problem
+
+    try:
+        names = sorted(os.listdir(config.hooks_dir)) if config.hooks_dir else []
+    except OSError:
+        names = []
+    found = []
+    for name in names:
+        path = os.path.join(config.hooks_dir, name)
+        if not name.startswith(".") and os.path.isfile(path) and os.access(path, os.X_OK):
+            found.append((path, exec_problem(path)))
+    return found
+
+
+def hooks(facts: list) -> list:
+    """notify runs the hooks as whoever runs it: root, when an admin runs it by hand. A hook
+    another user can change is refused (and would be their program run as root)."""
+    found = [
+        Finding(
+            FAIL,
+            "notify hooks",
+            f"{problem}: notify refuses to run it",
+            "make the hook and every directory above it root's and writable only by root"
+            " (chown root: ...; chmod go-w ...), or remove it",
+        )
+        for path, problem in facts
+        if problem
+    ]
+    if not found and facts:
+        found.append(Finding(OK, "notify hooks", f"{len(facts)} hooks, changeable only by root"))
+    return found
+
+
 # -- how the local Redis is reached --------------------------------------------------------------
 
 
@@ -209,20 +248,16 @@ def _socket_placement(path: str, facts: dict) -> list:
     dir_info, sock = facts["dir"], facts["socket"]
     if dir_info is None:
         return []  # doctor's redis check reports that Redis cannot be reached
+    from sentinel_vip.store.disk import other_writers  # ACLs included
+
     owner = sock.st_uid if sock is not None else dir_info.st_uid
-    others = []
-    if dir_info.st_uid not in (0, owner):
-        others.append(f"its owner (uid {dir_info.st_uid})")
-    if dir_info.st_mode & 0o020 and dir_info.st_gid != 0:
-        others.append(f"group {_group(dir_info.st_gid)}")
-    if dir_info.st_mode & 0o002:
-        others.append("every user")
+    others = other_writers(directory, dir_info, {0, owner}, {0})
     if others:
         return [
             Finding(
                 WARN,
                 "redis transport",
-                f"unix socket {path}: {directory} is writable by {' and '.join(others)}:"
+                f"unix socket {path}: {directory} is writable by {others}:"
                 " while Redis is down they can put their own socket there and receive the"
                 " password",
                 "put the socket in Redis's own runtime directory (Debian: /run/redis,"

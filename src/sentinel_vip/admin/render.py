@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from sentinel_vip.admin import render_templates
 from sentinel_vip.config.load import DEFAULT_PATH
 from sentinel_vip.errors import ConfigError, ExitCode, PermissionProblem, SentinelVipError
+from sentinel_vip.log import escape_controls
 from sentinel_vip.store import disk
 
 PROGRAM = "/usr/sbin/sentinel-vip"
@@ -148,12 +149,15 @@ def sentinel_text(flavour: str, master_name: str, quorum: int) -> str:
 
 def diff(path: str, old: str | None, new: str) -> str:
     before = [] if old is None else old.splitlines(keepends=True)
-    return "".join(
-        difflib.unified_diff(
-            before, new.splitlines(keepends=True),
-            fromfile=path if old is not None else "/dev/null", tofile=path,
-        )
+    lines = difflib.unified_diff(
+        before, new.splitlines(keepends=True),
+        fromfile=path if old is not None else "/dev/null", tofile=path,
     )  # fmt: skip
+    # The old text may come from Sentinel's directory (the redis user's): no raw escapes.
+    return "".join(
+        escape_controls(line[:-1]) + "\n" if line.endswith("\n") else escape_controls(line)
+        for line in lines
+    )
 
 
 def may_replace(existing: str | None, pristine: tuple) -> bool:

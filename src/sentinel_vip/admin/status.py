@@ -15,6 +15,7 @@ import time
 from sentinel_vip.admin.doctor_checks import without_address
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.errors import ExitCode
+from sentinel_vip.log import escape_controls
 from sentinel_vip.store import disk, history
 
 SCHEMA = 1
@@ -198,7 +199,8 @@ def table(doc: dict) -> str:
     if not doc["transitions"]:
         rows.append(("transition", "none recorded"))
     width = max(len(label) for label, _ in rows)
-    return "".join(f"{label.ljust(width)}  {value}\n" for label, value in rows)
+    # Values come from peers and from files the script user can write: never raw to a terminal.
+    return "".join(f"{label.ljust(width)}  {escape_controls(value)}\n" for label, value in rows)
 
 
 # -- acquisition ----------------------------------------------------------------------------

@@ -46,6 +46,9 @@ def insecure_files(config) -> list:
         except KeyError:
             group = str(info.st_gid)
         reasons = []
+        if path == config.path and info.st_uid != 0:
+            reasons.append(f"owned by {disk.user_name(info.st_uid)}, who could make a run as"
+                           " root execute any program (notify.hooks_dir)")  # fmt: skip
         if mode & 0o006:
             reasons.append("readable or writable by others")
         if mode & 0o020:
@@ -58,6 +61,24 @@ def insecure_files(config) -> list:
                 f" fix: chmod 0640 {path} && chown root:keepalived_script {path}"
             )
     return messages
+
+
+def root_trust_problem(path: str, info: os.stat_result) -> str:
+    """Why root must not act on the config file ``path`` (``info``: the stat of the file read),
+    or "". The config names the hooks notify runs and the files render writes: whoever can
+    change it (its owner, a group, anyone able to replace it in its directory) can have a run
+    as root execute their program or write their text anywhere."""
+    who = disk.other_writers(path, info, {0}, {0})
+    if not who:
+        directory, who = disk.dir_writers(path, {0}, {0})
+        who = f"{who}, through {directory}" if who else ""
+    if not who:
+        return ""
+    return (
+        f"can be changed by {who}: as root, sentinel-vip would run the hooks and write the"
+        f" files it names; fix: chown root:keepalived_script {path} && chmod 0640 {path}"
+        " (and a directory only root can write)"
+    )
 
 
 def track_file_problem(path: str, script_user: str) -> str:
@@ -75,19 +96,31 @@ def track_file_problem(path: str, script_user: str) -> str:
     if not path:
         return ""
     users, groups = _trusted_ids(script_user)
-    chains = (_existing_dirs(os.path.dirname(path)),
-              _existing_dirs(os.path.dirname(os.path.realpath(path))))  # fmt: skip
-    for chain in chains:
-        for depth, (directory, info) in enumerate(chain):
-            writers = _other_writers(info, users, groups, nearest=depth == 0)
-            if writers:
-                return (
-                    f"{directory} can be written by {writers}: they could create or replace"
-                    " the track file, and keepalived keeps the VIP on a '1'; expected a"
-                    f" directory only root and {script_user} can write (the default"
-                    " /run/sentinel-vip)"
-                )
-    return ""
+    directory, writers = disk.dir_writers(path, users, groups)
+    if not writers:
+        return ""
+    return (
+        f"{directory} can be written by {writers}: they could create or replace"
+        " the track file, and keepalived keeps the VIP on a '1'; expected a"
+        f" directory only root and {script_user} can write (the default"
+        " /run/sentinel-vip)"
+    )
+
+
+def state_dir_problem(directory: str, script_user: str) -> str:
+    """Why the state directory must not be ``directory`` ("" when it may): the check reads
+    its verdict back from there on every run (check.json: when Sentinel last agreed, which
+    no_majority_grace trusts), so the same people as for the track file, and nobody else,
+    may write it."""
+    users, groups = _trusted_ids(script_user)
+    found, writers = disk.dir_writers(os.path.join(directory, "check.json"), users, groups)
+    if not writers:
+        return ""
+    return (
+        f"{found} can be written by {writers}: they could plant the check's stored verdict"
+        " or hold its locks; expected a directory only root and"
+        f" {script_user} can write (the default /run/sentinel-vip)"
+    )
 
 
 def _trusted_ids(script_user: str):
@@ -103,32 +136,6 @@ def _trusted_ids(script_user: str):
     return users, groups
 
 
-def _existing_dirs(directory: str) -> list:
-    """(path, stat) of ``directory`` (or its nearest existing ancestor) and all above it."""
-    found = []
-    directory = os.path.normpath(directory) if directory else "/"
-    while True:
-        try:
-            found.append((directory, os.stat(directory)))
-        except OSError:
-            pass
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            return found
-        directory = parent
-
-
-def _other_writers(info: os.stat_result, users: set, groups: set, nearest: bool) -> str:
-    who = []
-    if info.st_uid not in users:
-        who.append(f"its owner (uid {info.st_uid})")
-    if info.st_mode & 0o020 and info.st_gid not in groups:
-        who.append(f"its group (gid {info.st_gid})")
-    if info.st_mode & 0o002 and (nearest or not info.st_mode & stat.S_ISVTX):
-        who.append("every user")
-    return " and ".join(who)
-
-
 class Unusable(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -139,12 +146,17 @@ def read_bounded(path: str, limit: int) -> bytes:
     """The file's bytes through store.disk's one reader: a regular file (a FIFO put where the
     config should be must not hang the check), at most ``limit`` bytes, and no symlink that
     someone other than root or us could have planted."""
+    return read_bounded_stat(path, limit)[0]
+
+
+def read_bounded_stat(path: str, limit: int) -> tuple:
+    """(bytes, stat of the file read): ``read_bounded`` for judging who owns what was read."""
     if not path:
         raise Unusable(f"no config path given, expected --config PATH or {ENV_VAR}")
     if "\x00" in path:
         raise Unusable("the path contains a NUL character")
     try:
-        return disk.read_regular(path, limit)
+        return disk.read_regular_stat(path, limit)
     except disk.UnsafeFile as exc:
         raise Unusable(exc.strerror) from None
     except OSError as exc:

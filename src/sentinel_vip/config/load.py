@@ -10,6 +10,7 @@ password (inline or from a file) ever appears in it.
 from __future__ import annotations
 
 import ipaddress
+import os
 import sys
 
 from sentinel_vip.config import schema
@@ -25,8 +26,10 @@ from sentinel_vip.config.files import (  # noqa: F401 - re-exported: config.X as
 )
 from sentinel_vip.config.files import Unusable as _Unusable
 from sentinel_vip.config.files import decode as _decode
-from sentinel_vip.config.files import read_bounded as _read_bounded
+from sentinel_vip.config.files import read_bounded_stat as _read_bounded_stat
 from sentinel_vip.config.files import read_secret as _read_secret
+from sentinel_vip.config.files import root_trust_problem as _root_trust_problem
+from sentinel_vip.config.files import state_dir_problem as _state_dir_problem
 from sentinel_vip.config.files import track_file_problem as _track_file_problem
 from sentinel_vip.config.record import Config
 from sentinel_vip.config.schema import INVALID, describe
@@ -39,9 +42,14 @@ MAX_PROBLEMS = 50  # one line in syslog must stay readable
 
 def load(path: str) -> Config:
     try:
-        text = _decode(_read_bounded(path, MAX_CONFIG_BYTES))
+        data, info = _read_bounded_stat(path, MAX_CONFIG_BYTES)
+        text = _decode(data)
     except _Unusable as exc:
         raise ConfigError(path, [exc.reason]) from None
+    if os.geteuid() == 0:  # admins run notify, render, status as root
+        untrusted = _root_trust_problem(path, info)
+        if untrusted:
+            raise ConfigError(path, [untrusted])
     if not text.strip():
         raise ConfigError(
             path, ["file is empty, expected at least master_name and [sentinel] addresses"]
@@ -110,6 +118,7 @@ def _build(data, path: str, from_file: bool) -> Config:
     unicast_peers = _unicast_ips(keepalived["unicast_peers"], "unicast_peers", problems)
     _vip_prefix(values["vip"]["prefix"], vip, problems)
     _track_file(values["check"]["track_file"], keepalived["script_user"], problems)
+    _state_dir(values["paths"]["state_dir"], keepalived["script_user"], problems)
     if problems:
         if len(problems) > MAX_PROBLEMS:
             more = len(problems) - MAX_PROBLEMS
@@ -263,6 +272,14 @@ def _track_file(path, script_user, problems: list) -> None:
         problems.append(f"check.track_file: {path}: {reason}")
 
 
+def _state_dir(path, script_user, problems: list) -> None:
+    if path is INVALID or not path or script_user is INVALID:
+        return
+    reason = _state_dir_problem(path, script_user)
+    if reason:
+        problems.append(f"paths.state_dir: {path}: {reason}")
+
+
 def _password(section: dict, name: str, problems: list):
     password, password_file = section["password"], section["password_file"]
     if password is INVALID or password_file is INVALID:
@@ -306,9 +323,25 @@ def _host_problem(host: str, vip) -> str:
             return "a unicast address (0.0.0.0 and :: are listening wildcards)"
         if vip is not None and ip == vip:
             return "not the VIP: it points at whichever node holds it, not at one server"
+    elif _inet_aton(host):
+        return (
+            f"an IP address written as a.b.c.d: the resolver reads it as {_inet_aton(host)}"
+            " (a hex or short spelling is not a hostname)"
+        )
     elif "%" in host or not schema.is_host(host):  # '%' only belongs in an IPv6 zone
         return "a hostname or IP address"
     return ""
+
+
+def _inet_aton(host: str) -> str:
+    """The IPv4 address getaddrinfo makes of a non-standard spelling ('0x0a000064',
+    '0xa.0.0.100'), or "": such a 'hostname' would slip past the VIP rule."""
+    import socket  # only on a full load
+
+    try:
+        return str(ipaddress.IPv4Address(socket.inet_aton(host)))
+    except (OSError, ValueError):
+        return ""
 
 
 def _redis_host(section: dict, vip, problems: list):

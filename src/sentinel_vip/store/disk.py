@@ -94,6 +94,100 @@ def _link_target(name: str, dir_fd: int, dir_info, where: str, shown: str) -> st
     return target
 
 
+# -- who besides us can change a path ------------------------------------------------------
+
+_ACL_ACCESS = "system.posix_acl_access"
+_ACL_USER, _ACL_GROUP, _ACL_WRITE = 0x02, 0x08, 0x02
+
+
+def _acl_writers(path: str, users, groups) -> list:
+    """Named users and groups a POSIX ACL lets write ``path`` (beyond its mode's owner and
+    group). Only consulted when the mode's group bits (the ACL mask) include write: the mask
+    caps every named entry."""
+    try:
+        data = os.getxattr(path, _ACL_ACCESS)
+    except OSError:
+        return []  # no ACL, or a filesystem without them
+    found = []
+    for at in range(4, len(data) - 7, 8):  # a version word, then (tag u16, perm u16, id u32)
+        tag = int.from_bytes(data[at : at + 2], "little")
+        perm = int.from_bytes(data[at + 2 : at + 4], "little")
+        ident = int.from_bytes(data[at + 4 : at + 8], "little")
+        if not perm & _ACL_WRITE:
+            continue
+        if tag == _ACL_USER and ident not in users:
+            found.append(f"user {user_name(ident)} (an ACL)")
+        elif tag == _ACL_GROUP and ident not in groups:
+            found.append(f"group {group_name(ident)} (an ACL)")
+    return found
+
+
+def other_writers(path: str, info: os.stat_result, users, groups, nearest: bool = True) -> str:
+    """Who, besides ``users`` and ``groups``, can change the file or directory ``path``
+    (``info`` its stat): "" when nobody. In a sticky directory others can add names but not
+    move ours, so a sticky ancestor (``nearest`` False) such as /tmp is fine."""
+    who = []
+    if info.st_uid not in users:
+        who.append(f"its owner {user_name(info.st_uid)} (uid {info.st_uid})")
+    if info.st_mode & 0o020:
+        if info.st_gid not in groups:
+            who.append(f"its group {group_name(info.st_gid)} (gid {info.st_gid})")
+        who.extend(_acl_writers(path, users, groups))
+    if info.st_mode & 0o002 and (nearest or not info.st_mode & stat.S_ISVTX):
+        who.append("every user")
+    return " and ".join(who)
+
+
+def _existing_dirs(directory: str) -> list:
+    """(path, stat) of ``directory`` (or its nearest existing ancestor) and all above it."""
+    found = []
+    directory = os.path.normpath(directory) if directory else "/"
+    while True:
+        try:
+            found.append((directory, os.stat(directory)))
+        except OSError:
+            pass
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return found
+        directory = parent
+
+
+def dir_writers(path: str, users, groups) -> tuple:
+    """(directory, who) for the first directory above ``path`` (as written, and as resolved)
+    that someone besides ``users`` and ``groups`` can change; ("", "") when there is none.
+    A directory that does not exist yet is judged by its nearest existing ancestor: only
+    who can write that one can create it."""
+    for directory in (os.path.dirname(path), os.path.dirname(os.path.realpath(path))):
+        for depth, (found, info) in enumerate(_existing_dirs(directory)):
+            who = other_writers(found, info, users, groups, nearest=depth == 0)
+            if who:
+                return found, who
+    return "", ""
+
+
+def exec_problem(path: str) -> str:
+    """Why running the program ``path`` could run someone else's code: it, or a directory
+    above it, can be changed by someone but root and us (keepalived's own rule for scripts
+    it runs as root, enable_script_security). "" when only root and we can change it."""
+    users, groups = {0, os.geteuid()}, {0}
+    try:
+        fd = open_regular(path)  # no symlink planted where others write
+    except OSError as exc:
+        return str(exc) if isinstance(exc, UnsafeFile) else f"{path}: {exc.strerror}"
+    try:
+        info = os.fstat(fd)
+    finally:
+        os.close(fd)
+    who = other_writers(path, info, users, groups)
+    if who:
+        return f"{path} can be written by {who}"
+    directory, who = dir_writers(path, users, groups)
+    if who:
+        return f"{directory} can be written by {who}: they could replace {path}"
+    return ""
+
+
 def _writers(info: os.stat_result) -> str:
     who = [f"user {user_name(info.st_uid)}"]
     if info.st_mode & 0o020:
@@ -230,9 +324,16 @@ def open_regular(path: str) -> int:
 
 def read_regular(path: str, limit: int) -> bytes:
     """The whole of the regular file ``path``; refused (UnsafeFile) past ``limit`` bytes."""
+    return read_regular_stat(path, limit)[0]
+
+
+def read_regular_stat(path: str, limit: int) -> tuple:
+    """(bytes, stat) of the regular file ``path``: ``read_regular`` and the stat of the very
+    file read, for judging its owner without a race."""
     fd = open_regular(path)
     try:
-        if os.fstat(fd).st_size > limit:
+        info = os.fstat(fd)
+        if info.st_size > limit:
             raise UnsafeFile(path, f"is larger than {limit} bytes")
         chunks, size = [], 0
         while size <= limit:
@@ -243,7 +344,7 @@ def read_regular(path: str, limit: int) -> bytes:
             size += len(chunk)
         if size > limit:
             raise UnsafeFile(path, f"is larger than {limit} bytes")
-        return b"".join(chunks)
+        return b"".join(chunks), info
     except UnsafeFile:
         raise
     except OSError as exc:
@@ -284,6 +385,29 @@ def open_private(path: str, flags: int, mode: int = 0o640) -> int:
         os.close(fd)
         raise
     return fd
+
+
+LOCK_WAIT = 5.0  # seconds: our own holders keep a lock for milliseconds
+
+
+def lock(fd: int, path: str, wait: float = LOCK_WAIT) -> None:
+    """An exclusive flock on ``fd``, or OSError after ``wait`` seconds: whoever can open a
+    lock file in the script user's directory can hold it forever, and a notify run by hand
+    must not hang on it."""
+    import fcntl  # not on the check's path
+    import time
+
+    end = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= end:
+                raise OSError(
+                    errno.EWOULDBLOCK, f"still locked by another process after {wait:g}s", path
+                ) from None
+            time.sleep(0.02)  # a lock wait, not a stand-in for a condition
 
 
 def _create_temp(dir_fd: int) -> tuple:

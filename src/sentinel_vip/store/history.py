@@ -7,7 +7,6 @@ file grows past its bound it is rewritten (atomically) with only the newest line
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
 
@@ -18,6 +17,7 @@ SLACK = 0.1
 
 
 MAX_READ_BYTES = 16 << 20  # status/doctor read at most this much of the history's end
+MAX_LINE_BYTES = 4096  # a record is well under 1 KB: the bound on what a trim reads per line
 
 
 def append(path: str, record: dict, max_lines: int) -> None:
@@ -28,15 +28,24 @@ def append(path: str, record: dict, max_lines: int) -> None:
     for _ in range(10):
         fh = os.fdopen(disk.open_private(path, os.O_RDWR | os.O_APPEND, 0o640), "r+b")
         with fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            disk.lock(fh.fileno(), path)
             if not _still_named(fh.fileno(), path):
                 continue  # trimmed (replaced) while we waited for the lock: append to the new one
+            end = os.fstat(fh.fileno()).st_size
+            if end and os.pread(fh.fileno(), 1, end - 1) != b"\n":
+                fh.write(b"\n")  # a cut-off last line (a crash, a planted file) stays apart
             fh.write(line.encode("utf-8"))
             fh.flush()
-            data = _read_all(fh.fileno())
-            if data.count(b"\n") > max_lines * (1 + SLACK):
-                keep = data.splitlines(keepends=True)[-max_lines:]
-                disk.atomic_write(path, b"".join(keep), 0o640)
+            # Never more than the bound's worth: a history grown (or made sparse) to
+            # gigabytes must not be read whole by a notify run as root.
+            bound = int(max_lines * (1 + SLACK))
+            size = os.fstat(fh.fileno()).st_size
+            data = _tail(fh.fileno(), size, bound * MAX_LINE_BYTES)
+            if len(data) < size or data.count(b"\n") > bound:
+                lines = data.splitlines(keepends=True)
+                if len(data) < size:
+                    lines = lines[1:]  # began mid-line
+                disk.atomic_write(path, b"".join(lines[-max_lines:]), 0o640)
             return
     raise OSError(errno.EAGAIN, "the history kept being replaced", path)
 
@@ -50,8 +59,9 @@ def _still_named(fd: int, path: str) -> bool:
     return (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino)
 
 
-def _read_all(fd: int) -> bytes:
-    chunks, offset = [], 0
+def _tail(fd: int, size: int, limit: int) -> bytes:
+    """The file's last ``limit`` bytes (of ``size``)."""
+    chunks, offset = [], max(0, size - limit)
     while True:
         chunk = os.pread(fd, 1 << 16, offset)
         if not chunk:

@@ -9,7 +9,6 @@ when its verdict changed: a steady node pays nothing.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import time
 
@@ -97,7 +96,7 @@ def count_transition(config, new_state: str, now: float | None = None) -> dict:
     # Own lock: concurrent notify runs must not lose an increment.
     fd = disk.open_private(path + ".lock", os.O_RDWR)  # never through a planted symlink
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        disk.lock(fd, path + ".lock")
         current = disk.read_json(path)
         updated = {
             "count": int(current.get("count", 0)) + 1,

@@ -78,8 +78,10 @@ def run(config, logger, transition: Transition) -> int:
         deadline = Deadline(config.notify_deadline)
         previous = history.last_state(config.history_file, transition.name)
         outcome = _observe_and_act(config, transition, deadline)
-        # keepalived repeats a state (restarts, reordered calls): not a transition to record.
+        # keepalived repeats a state (restarts, reordered calls): not a transition to record,
+        # unless it demoted (or failed to), which the history must show.
         repeated = previous == transition.state
+        acted = outcome["action"] in ("demoted", "demote_failed")
         record = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(arrived)),
             "ts": round(arrived, 3),
@@ -92,6 +94,8 @@ def run(config, logger, transition: Transition) -> int:
             "superseded": superseded,
             **outcome,
         }
+        if repeated:
+            record["repeated"] = True
         level = "warning" if outcome["action"] in ("demoted", "demote_failed") else "notice"
         logger.log(
             level,
@@ -106,16 +110,16 @@ def run(config, logger, transition: Transition) -> int:
             reason=outcome["reason"],
             superseded=superseded,
         )
-        if not repeated:
+        if not repeated or acted:
             try:
                 history.append(config.history_file, record, config.history_max_lines)
             except OSError as exc:
                 logger.log(
                     "err", "history_unwritable", path=config.history_file, error=exc.strerror
                 )
-            if superseded is None:
-                metrics.on_transition(config, transition.state, logger)
-    if not repeated:
+        if not repeated and superseded is None:
+            metrics.on_transition(config, transition.state, logger)
+    if not repeated or acted:
         _run_hooks(config, logger, transition, previous, outcome, superseded)
     return 0
 

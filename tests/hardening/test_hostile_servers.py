@@ -312,7 +312,7 @@ def test_control_characters_from_sentinels_are_never_printed_raw(
     run = run_pyz(runnable_pyz, config, "check")
     assert run.returncode == ExitCode.NO_MAJORITY, run.stdout
     assert run.stdout.count("\n") == 1 and run.stdout[:-1].isprintable(), run.stdout
-    assert "protocol=2" in run.stdout
+    assert "protocol=3" in run.stdout
     for command in (("status",), ("doctor",)):
         shown = run_pyz(runnable_pyz, config, *command)
         assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout, command

@@ -17,6 +17,7 @@ check. Like daemon threads they never delay the exit, so a hung Sentinel cannot 
 from __future__ import annotations
 
 import _thread
+import time
 from collections.abc import Callable, Sequence
 
 from sentinel_vip.decision.address import canonical_host, port_number
@@ -29,6 +30,11 @@ if TYPE_CHECKING:  # for annotations only: importing typing costs the check ~3 m
 
 NOT_WAITED = "not waited for"
 UNKNOWN_MASTER = "unknown master name"
+# Once ``enough`` says the outcome is settled, answers still on their way are let in for this
+# long (Sentinels answer in a millisecond or two; a hung one never): the verdict's reason
+# then does not depend on which answer happened to arrive first, so it stays stable from run
+# to run and the check does not log a "change" every second.
+SETTLED_GRACE = 0.02
 
 # collections.abc, not typing: socket has imported it already.
 Enough = Callable[[tuple[SentinelAnswer, ...]], bool]
@@ -55,11 +61,7 @@ def _raise(reply):
 
 def hex_id(text) -> str | None:
     """A 40-hex-digit id (Sentinel's myid, a Redis run_id), lower case; None otherwise."""
-    if isinstance(text, str) and len(text) == 40 and text.isascii():
-        try:
-            int(text, 16)
-        except ValueError:
-            return None
+    if isinstance(text, str) and len(text) == 40 and not text.strip("0123456789abcdefABCDEF"):
         return text.lower()
     return None
 
@@ -193,23 +195,25 @@ def _gather(
         meanwhile()
 
     got: dict[int, Any] = {}
-    stopped_early = False
-    while len(got) < len(endpoints) and not stopped_early:
+    settle_by = None  # once the outcome is settled: how long stragglers may still come in
+    while len(got) < len(endpoints):
         with guard:
             new = arrived[len(got) :]
-        if not new:
-            # Past the deadline (``meanwhile`` may have used it up) only what is in counts.
-            remaining = deadline.remaining()
-            if remaining <= 0:
-                break
-            wakeup.acquire(timeout=remaining)  # a worker's answer, or the deadline
-            continue
         for index, result in new:
             got[index] = result
-            if enough is not None and len(got) < len(endpoints):
+            if settle_by is None and enough is not None and len(got) < len(endpoints):
                 if enough(tuple(got[i] for i in sorted(got))):
-                    stopped_early = True
-                    break
+                    settle_by = time.monotonic() + SETTLED_GRACE
+        if new:
+            continue
+        # Past the deadline (``meanwhile`` may have used it up) only what is in counts.
+        remaining = deadline.remaining()
+        if settle_by is not None:
+            remaining = min(remaining, settle_by - time.monotonic())
+        if remaining <= 0:
+            break
+        wakeup.acquire(timeout=remaining)  # a worker's answer, or the deadline
+    stopped_early = settle_by is not None
 
     out = []
     for index, endpoint in enumerate(endpoints):

@@ -198,7 +198,9 @@ def test_while_the_lock_is_held_the_writer_waits_then_writes_only_a_fail(
 
 @pytest.mark.parametrize("kind", ["symlink", "fifo", "directory"])
 def test_the_lock_file_is_never_followed_or_waited_on(monkeypatch, cfg, tmp_path, kind):
-    """Another local user controlling the state directory plants the lock file."""
+    """Another local user controlling the state directory plants the lock file (a symlink
+    in a directory only root or we can change would be ours: store.disk follows those)."""
+    tmp_path.chmod(0o777)
     victim = tmp_path / "victim"
     victim.write_text("precious\n")
     lock = tmp_path / track.LOCK_NAME

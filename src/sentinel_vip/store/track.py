@@ -12,21 +12,19 @@ Stamps are (boot id, CLOCK_MONOTONIC ns): comparable across processes on one boo
 wall-clock steps; a stamp from another boot is older than any of this one.
 
 The lock file lives in the state directory, which another local user might control: it is
-opened without following symlinks and without blocking (a FIFO cannot stall us), and must be
-a regular file we own. Its content is the last recorded stamp.
+opened through ``store.disk.open_private`` (no planted symlink followed, a regular file with
+one link of the directory's owner, a FIFO refused before it can stall us). Its content is the
+last recorded stamp.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
-import stat
 import time
 
 from sentinel_vip.store import disk
 
 LOCK_NAME = "track.lock"
-_OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id"
 _boot_id = None
 
@@ -57,18 +55,6 @@ def _parse(data: bytes):
         return None
 
 
-def _open(path: str) -> int:
-    fd = os.open(path, _OPEN_FLAGS, 0o600)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
-            raise PermissionError(f"{path}: not a regular file owned by us")
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
 class Turn:
     """``with Turn(state_dir, stamp, wait) as turn:`` holds the lock; ``turn.fresh`` says
     whether no evaluation that started later has recorded; ``turn.recorded()`` leaves this
@@ -89,8 +75,10 @@ class Turn:
 
     def __enter__(self) -> Turn:
         try:
-            self._fd = _open(self._path)
-            self._lock()
+            # store.disk: never through a planted symlink, a regular file of the directory's
+            # owner only; the lock wait is bounded (a holder keeps it for microseconds).
+            self._fd = disk.open_private(self._path, os.O_RDWR, 0o600)
+            disk.lock(self._fd, self._path, self._wait)
             last = _parse(os.pread(self._fd, 128, 0))
         except OSError as exc:
             self.error = exc
@@ -99,18 +87,6 @@ class Turn:
         # Another boot's stamp is older than any of this boot's.
         self.fresh = last is None or last[0] != self._stamp[0] or last[1] <= self._stamp[1]
         return self
-
-    def _lock(self) -> None:
-        end = time.monotonic() + self._wait
-        while True:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() >= end:
-                    raise
-                # Holders keep it for a few microseconds (a read and two small writes).
-                time.sleep(0.001)
 
     def recorded(self) -> None:
         if self._fd >= 0:

@@ -39,3 +39,14 @@ bench-check: $(PYZ)
 
 bench-check-scale: $(PYZ)
 	$(SYSTEM_PYTHON) bench/check_cost.py --scale --pyz $(abspath $(PYZ)) $(BENCH_CHECK_ARGS)
+
+# How soon the new master's check passes after Sentinel's switch (identity by run_id, probing
+# the named address while Sentinel has not read it), next to when the Sentinels learn its
+# run_id (what waiting for them would cost); loopback, no root. bench/identity_switch.py.
+BENCH_IDENTITY_ARGS ?=
+BENCH_TARGETS += bench-identity-switch
+
+.PHONY: bench-identity-switch
+
+bench-identity-switch: $(PYZ)
+	$(SYSTEM_PYTHON) bench/identity_switch.py --pyz $(abspath $(PYZ)) $(BENCH_IDENTITY_ARGS)

@@ -229,26 +229,19 @@ def _run(command: str, config, logger, rest: list[str]) -> int:
 
 
 def _report(logger, event: str, message: str, code: int | None = None) -> None:
-    message = _printable(message)
+    from sentinel_vip.log import default_logger, escape_controls
+
+    # One line, whatever the message quotes (argv, config values, a peer's reply).
+    message = escape_controls(message)
     try:
         sys.stderr.write(f"{PROG}: {message}\n")
     except (OSError, ValueError):
         pass
-    from sentinel_vip.log import default_logger
-
     target = logger or default_logger()
     try:
         target.write("err", _event_line(event, message, code))
     except Exception:  # noqa: S110 - reporting must never raise
         pass
-
-
-def _printable(text: str) -> str:
-    """One line, whatever the message quotes (argv, config values): control characters and
-    undecodable argv bytes are shown escaped, so nothing can forge a second syslog line."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _event_line(event: str, message: str, code: int | None) -> str:

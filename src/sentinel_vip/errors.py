@@ -74,17 +74,18 @@ _make_members(ExitCode)
 
 # What each code means, one line each (the tables are generated from this; keep it short).
 MEANINGS = {
-    "OK": "the local Redis is master and a Sentinel majority names this node",
+    "OK": "the local Redis is master and a Sentinel majority names this server (its run_id)",
     "NOT_MASTER": "the local Redis answers but is not `role:master`",
     "USAGE": "bad command line (including keepalived's notify arguments)",
     "CONFIG": "config missing, unreadable or invalid",
     "REDIS_UNREACHABLE": "the local Redis refused, timed out, hung, or returned garbage",
     "REDIS_AUTH": "the local Redis rejected our credentials, or the ACL denies a command",
     "TLS": "TLS handshake or certificate verification with the local Redis failed",
-    "OTHER_MASTER": "a Sentinel majority names another node",
+    "OTHER_MASTER": "a Sentinel majority names another server",
     "NO_MAJORITY": "fewer than the required Sentinels answered (after the grace)",
     "NO_AGREEMENT": "Sentinels answered but disagree: no majority names this node",
-    "IDENTITY": "Sentinels name an address that identifies no node (loopback, the VIP)",
+    "IDENTITY": "Sentinels name an address that identifies no node (loopback, the VIP), or"
+    " this server at an address node.addresses does not describe",
     "DEADLINE": "the run's total deadline (`check.deadline`) passed",
     "PERMISSION": "reserved: no command exits with it (an unwritable state file is logged)",
     "PROBLEMS_FOUND": "doctor found at least one FAIL (an invalid config included)",

@@ -41,8 +41,10 @@ def _escaped(char: str) -> str:
 
 
 def fmt_value(value) -> str:
+    """A value as ``key=value`` shows it: quoted when it holds a space, quote, '=' or
+    backslash (or nothing), with non-printable characters escaped."""
     text = str(value)
-    if text == "" or any(c in text for c in ' "=') or not text.isprintable():
+    if text == "" or not text.isprintable() or any(c in text for c in ' "=\\'):
         return '"' + escape_controls(text.replace("\\", "\\\\").replace('"', '\\"')) + '"'
     return text
 
@@ -84,6 +86,7 @@ class Logger:
         return line
 
     def write(self, level: str, line: str) -> None:
+        line = escape_controls(line)  # one line, whatever it quotes
         if self._stderr:
             try:
                 sys.stderr.write(f"sentinel-vip: {line}\n")

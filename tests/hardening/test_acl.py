@@ -24,9 +24,9 @@ from harden import (
 from sentinel_vip.errors import ExitCode
 
 # The documented minimal ACLs (docs/security.md). AUTH and HELLO need no permission.
-CHECK_ACL = "+role"
+CHECK_ACL = "+role +info"
 NOTIFY_ACL = "+multi +exec +replicaof +config|rewrite +client|kill +client|unpause"
-SENTINEL_ACL = "+sentinel|get-master-addr-by-name +sentinel|master"
+SENTINEL_ACL = "+sentinel|myid +sentinel|get-master-addr-by-name +sentinel|master"
 
 
 def acl_user(name: str, password: str, commands: str) -> str:
@@ -43,8 +43,13 @@ class AclNode:
         self.redis_pw = "svip-redis-" + secrets.token_hex(6)
         self.sentinel_pw = "svip-sentinel-" + secrets.token_hex(6)
         admin_user = f'requirepass "{self.admin}"'
-        self.a = ServerProc(os.path.join(root, "a"), [admin_user, f'masterauth "{self.admin}"'],
-                            admin_password=self.admin)  # fmt: skip
+        # The same sentinel-vip user on A: notify checks a demotion's target with it.
+        self.a = ServerProc(
+            os.path.join(root, "a"),
+            [admin_user, f'masterauth "{self.admin}"',
+             acl_user("sentinel-vip", self.redis_pw, redis_commands)],
+            admin_password=self.admin,
+        )  # fmt: skip
         self.b = ServerProc(
             os.path.join(root, "b"),
             [admin_user, f'masterauth "{self.admin}"',
@@ -103,7 +108,7 @@ def acl_node(workdir):
             node.stop()
 
 
-def test_check_needs_only_role(runnable_pyz, acl_node):
+def test_check_needs_only_role_and_info(runnable_pyz, acl_node):
     node = acl_node(CHECK_ACL)
     run = run_pyz(runnable_pyz, node.config(), "check")
     # Sentinel names A, not B: the verdict proves both ACL users could do their part.
@@ -114,8 +119,8 @@ def test_check_needs_only_role(runnable_pyz, acl_node):
 
 
 def test_check_passes_with_the_minimal_acl(runnable_pyz, acl_node):
-    """Point Sentinel at B itself: the check passes with nothing but +role and the two
-    SENTINEL subcommands."""
+    """Point Sentinel at B itself: the check passes with nothing but +role +info and the
+    three SENTINEL subcommands."""
     node = acl_node(CHECK_ACL)
     node.s.call("SENTINEL", "REMOVE", "mymaster")
     node.s.call("SENTINEL", "MONITOR", "mymaster", "127.0.0.1", str(node.b.port), "1")
@@ -129,6 +134,25 @@ def test_check_without_role_is_redis_auth(runnable_pyz, acl_node):
     run = run_pyz(runnable_pyz, node.config(), "check")
     assert_clean_failure(run, ExitCode.REDIS_AUTH)
     assert "NOPERM" in run.stdout or "permission" in run.stdout.lower(), run
+
+
+def test_check_without_info_is_redis_auth_and_says_what_to_grant(runnable_pyz, acl_node):
+    node = acl_node("+role")
+    run = run_pyz(runnable_pyz, node.config(), "check")
+    assert_clean_failure(run, ExitCode.REDIS_AUTH)
+    assert "grant +info" in run.stdout, run
+
+
+@pytest.mark.parametrize(
+    "commands",
+    ["+sentinel|get-master-addr-by-name +sentinel|master", "+sentinel|myid +sentinel|master"],
+    ids=["without myid", "without get-master-addr-by-name"],
+)
+def test_sentinel_user_missing_a_subcommand_is_no_majority(runnable_pyz, acl_node, commands):
+    node = acl_node(sentinel_commands=commands)
+    run = run_pyz(runnable_pyz, node.config(), "check")
+    assert_clean_failure(run, ExitCode.NO_MAJORITY)
+    assert "(auth=1)" in run.stdout, run
 
 
 def test_sentinel_user_without_get_master_addr_is_no_majority(runnable_pyz, acl_node, syslog):

@@ -28,7 +28,7 @@ from harden import (
     write_config,
     write_private,
 )
-from hostile import FakeServer, array, read_command, sentinel
+from hostile import FakeServer, array, bulk, read_command, sentinel
 
 from sentinel_vip.admin.doctor import parse_report
 from sentinel_vip.errors import ExitCode
@@ -175,7 +175,9 @@ def test_root_runs_leave_nothing_the_script_user_cannot_write(
     assert foreign_files(node["state"], node["metrics"], uid=node["uid"]) == []
 
     syslog.clear()
-    for args in (NOTIFY, ("check",)):
+    # Another state: a repeated one is not a transition and is not recorded (issue 11).
+    fault = (*NOTIFY[:3], "FAULT", *NOTIFY[4:])
+    for args in (fault, ("check",)):
         run_bounded(runnable_pyz, node["config"], *args, user=script_user)
     logged = "\n".join(syslog.lines())
     assert "unwritable" not in logged, logged
@@ -311,6 +313,8 @@ def squatter(conn, server):
             conn.sendall(b"+OK\r\n")
         elif word == "ROLE":
             conn.sendall(b"*3\r\n" + array("master")[4:] + b":0\r\n*0\r\n")
+        elif word == "INFO":  # a run_id of its own: it is the server at that address
+            conn.sendall(bulk(f"# Server\r\nrun_id:{'5' * 40}\r\n"))
         else:
             conn.sendall(b"-ERR unknown command\r\n")
 
@@ -319,7 +323,9 @@ def test_tcp_to_loopback_leaks_the_password_to_a_squatter_and_doctor_warns(
     runnable_pyz, workdir, syslog
 ):
     """The risk docs/security.md describes, shown: with TCP, the squatter gets the password
-    and its ROLE master passes the check. doctor warns and names the fix."""
+    and its ROLE master passes the check (identity by run_id does not help: the squatter is
+    the server answering at that address, with a run_id of its own). doctor warns and names
+    the fix."""
     squat = FakeServer(squatter)
     try:
         fake = FakeServer(sentinel("127.0.0.1", squat.port))

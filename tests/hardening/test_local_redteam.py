@@ -84,7 +84,9 @@ def test_a_root_owned_hook_still_runs_for_root_and_for_the_script_user(
     with open(marker) as fh:
         assert fh.read().strip() == "0"
     os.unlink(marker)
-    run_bounded(runnable_pyz, node["config"], *NOTIFY, user=script_user)
+    # Another state: a repeated one is not a transition, and runs no hooks (issue 11).
+    fault = (*NOTIFY[:3], "FAULT", *NOTIFY[4:])
+    run_bounded(runnable_pyz, node["config"], *fault, user=script_user)
     with open(marker) as fh:
         assert fh.read().strip() == str(node["uid"])
 

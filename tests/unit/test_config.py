@@ -727,6 +727,22 @@ def test_duplicate_sentinels_would_double_count():
     assert "same as [0]" in problem and "twice" in problem
 
 
+def test_aliases_of_one_sentinel_are_a_config_error():
+    """Issue 10, case 2: one Sentinel under three names counted as 2 of 3."""
+    addresses = ["127.0.0.1:26380", "localhost:26380", "[::ffff:127.0.0.1]:26380"]
+    found = problems_of(minimal(sentinel={"addresses": addresses}))
+    assert len(found) == 2, found
+    assert found[0].startswith("sentinel.addresses[2]: found '[::ffff:127.0.0.1]:26380'")
+    assert found[1].startswith("sentinel.addresses[1]: found 'localhost:26380' (string),")
+    assert "reaches the same address as [0] '127.0.0.1:26380'" in found[1]
+    assert "count twice" in found[1]
+
+
+def test_names_that_do_not_resolve_are_left_to_the_run_time_check():
+    addresses = ["10.0.0.1", "sentinel-b.invalid", "sentinel-c.invalid"]
+    assert len(from_mapping(minimal(sentinel={"addresses": addresses})).sentinels) == 3
+
+
 def test_sentinel_at_the_vip_is_rejected():
     data = minimal(
         sentinel={"addresses": ["10.0.0.1", "10.0.0.100"]}, vip={"address": "10.0.0.100"}
@@ -776,15 +792,26 @@ def test_loopback_node_address_rejected_unless_allowed(address):
 @pytest.mark.parametrize(
     ("address", "expected"),
     [
-        ("node1.example", "an IP address: Sentinel reports IPs"),
+        ("node 1", "an IP address or a hostname, as Sentinel reports it"),
+        ("node1.example\x1b[2J", "an IP address or a hostname, as Sentinel reports it"),
+        ("localhost:6379", "this node's own name: localhost means every node"),
         ("0.0.0.0", "this node's unicast address"),
         ("10.0.0.100:6379", "this node's own address, not the VIP"),
-        ("10.0.0.5:99999", '"ip", "ip:port" or "[IPv6]:port", port 1..65535'),
+        ("[::ffff:10.0.0.100]", "this node's own address, not the VIP"),
+        (
+            "10.0.0.5:99999",
+            '"ip", "ip:port", "[IPv6]:port", "hostname" or "hostname:port", port 1..65535',
+        ),
     ],
 )
 def test_bad_node_addresses(address, expected):
     problem = only_problem(minimal(node={"addresses": [address]}, vip={"address": "10.0.0.100"}))
     assert problem.startswith(f"node.addresses[0]: found {address!r} (string), expected {expected}")
+
+
+def test_hostname_node_addresses_for_hostname_announcing_sentinels():
+    cfg = from_mapping(minimal(node={"addresses": ["Redis-A.example:6380", "redis-a"]}))
+    assert cfg.node_addresses == (("redis-a.example", 6380), ("redis-a", None))
 
 
 def test_duplicate_node_address():

@@ -135,9 +135,10 @@ def test_a_sentinel_error_names_its_address_once():
         SentinelAnswer("192.0.2.12:26379", False, None, "WRONGPASS invalid password", "auth"),
         SentinelAnswer("192.0.2.13:26379", True, ("192.0.2.11", 6379), None),
     ]
-    found = doctor_checks.sentinels(
-        cfg, answers, [OSError("x")] * 3, [], lambda host, port: "other", "slave"
-    )
+    from sentinel_vip.decision.agreement import agree
+
+    counted = agree(answers, cfg.agreement, len(cfg.sentinels))
+    found = doctor_checks.sentinels(cfg, answers, counted, [], {"role": "slave"})
     details = [f.detail for f in found if f.item == "sentinel"]
     assert details == [
         "192.0.2.11:26379: Network is unreachable",

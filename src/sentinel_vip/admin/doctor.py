@@ -75,10 +75,9 @@ def redis_facts(endpoint, timeout: float) -> dict:
     return facts
 
 
-def replicas_via_vip(config, timeout: float) -> list:
-    """Replicas (as one Sentinel knows them) whose master-host is the VIP."""
-    if not config.vip_address:
-        return []
+def sentinel_replicas(config, timeout: float) -> list:
+    """The replicas of ``master_name`` as the first answering Sentinel knows them (SENTINEL
+    REPLICAS), each a dict of strings; [] when none answers."""
     import redis
 
     from sentinel_vip.probes.endpoint import redis_client
@@ -94,10 +93,50 @@ def replicas_via_vip(config, timeout: float) -> list:
         found = []
         for reply in replies or ():
             fields = dict(zip(reply[::2], reply[1::2])) if isinstance(reply, list) else reply
-            if fields.get("master-host") == config.vip_address:
-                found.append(f"{fields.get('ip')}:{fields.get('port')}")
+            if isinstance(fields, dict):
+                found.append({str(k): str(v) for k, v in fields.items()})
         return found
     return []
+
+
+def replicas_via_vip(config, replicas: list) -> list:
+    """Replicas whose master-host is the VIP."""
+    if not config.vip_address:
+        return []
+    return [
+        f"{r.get('ip')}:{r.get('port')}"
+        for r in replicas
+        if r.get("master-host") == config.vip_address
+    ]
+
+
+def identity_facts(config, identity, counted, answers, replicas: list, deadline) -> dict:
+    """This node as the Sentinels see it: the local role and run_id, what the agreed master
+    is to this node (``agreement.whose``), and the address a Sentinel lists this server at
+    (found by its run_id in SENTINEL MASTER or SENTINEL REPLICAS) with what the config
+    makes of that address."""
+    from sentinel_vip.decision.address import canonical_host, label, port_number
+    from sentinel_vip.decision.agreement import whose
+    from sentinel_vip.probes.identity import confirm_named
+    from sentinel_vip.probes.local_redis import probe_redis
+
+    local = probe_redis(config.redis, deadline)
+    facts: dict = {"role": local.role, "run_id": local.run_id}
+    if counted.agreed and local.run_id:
+        named = confirm_named(config, identity, local, counted, deadline)
+        facts["whose"] = whose(counted, local, identity.classify, named)
+    seen = None
+    for answer in answers:
+        if answer.fields and local.run_id and answer.fields.get("runid") == local.run_id:
+            seen = answer.about
+    for replica in replicas:
+        if local.run_id and replica.get("runid") == local.run_id:
+            host, port = canonical_host(replica.get("ip")), port_number(replica.get("port"))
+            if host is not None and port is not None:
+                seen = (host, port)
+    if seen is not None:
+        facts["seen_as"] = (label(*seen), identity.classify(*seen))
+    return facts
 
 
 def script_path_problems(path: str) -> list:
@@ -230,10 +269,11 @@ def sentinel_confs(config, refused=None) -> tuple:
 
 def findings(config, host: Host = Host()) -> list:
     from sentinel_vip.config.load import insecure_files
+    from sentinel_vip.decision.agreement import agree
     from sentinel_vip.probes.identity import identity_of
-    from sentinel_vip.probes.sentinel import ask_sentinels, master_state
+    from sentinel_vip.probes.sentinel import ask_sentinels
 
-    classify = identity_of(config).classify
+    identity = identity_of(config)
     deadline = Deadline(DEADLINE)
     found = checks.config_parsed(config)
     found += checks.secrets(list(insecure_files(config)))
@@ -241,16 +281,16 @@ def findings(config, host: Host = Host()) -> list:
     redis = redis_facts(config.redis, deadline.timeout(cap=2.0))
     found += checks.redis(redis, config.vip_address)
     answers = ask_sentinels(config.sentinels, config.master_name, deadline)
-    states = master_state(config.sentinels, config.master_name, deadline)
-    via_vip = replicas_via_vip(config, deadline.timeout(cap=2.0))
-    role = (redis.get("info") or {}).get("role")
-    found += checks.sentinels(config, answers, states, via_vip, classify, role)
+    counted = agree(answers, config.agreement, len(config.sentinels))
+    replicas = sentinel_replicas(config, deadline.timeout(cap=2.0))
+    me = identity_facts(config, identity, counted, answers, replicas, deadline)
+    found += checks.sentinels(config, answers, counted, replicas_via_vip(config, replicas), me)
     facts = host_facts(config, host)
     refused = facts["refused"]
     if config.keepalived_config_file not in dict(refused):  # else "not found" would mislead
         found += checks.keepalived(config, facts)
     confs, unreadable = sentinel_confs(config, refused)
-    found += checks.sentinel_files(config, confs, classify, unreadable)
+    found += checks.sentinel_files(config, confs, identity.classify, unreadable)
     found += local_findings(config, refused)
     return found
 

@@ -153,8 +153,12 @@ def min_replicas(value) -> Finding:
 # -- the Sentinels ------------------------------------------------------------------------------
 
 
-def sentinels(config, answers, states, replicas_via_vip: list, classify, local_role) -> list:
-    """Reachability, count, quorum, agreement and identity, from ask_sentinels/master_state."""
+def sentinels(config, answers, counted, replicas_via_vip: list, identity_facts) -> list:
+    """Reachability, count, duplicates, quorum, agreement and identity.
+
+    ``answers``/``counted``: ``ask_sentinels`` and ``agreement.agree``; ``identity_facts``:
+    what ``doctor.identity_facts`` found about this node (local role and run_id, whose(),
+    the address Sentinel sees this server at)."""
     found = []
     count = len(config.sentinels)
     majority = count // 2 + 1
@@ -173,36 +177,53 @@ def sentinels(config, answers, states, replicas_via_vip: list, classify, local_r
                 Finding(
                     FAIL,
                     "sentinel",
-                    f"{answer.address} does not monitor {config.master_name}",
+                    f"{answer.address} (id {_short(answer.sentinel_id)}) does not monitor"
+                    f" {config.master_name}",
                     f"SENTINEL MONITOR {config.master_name} <master-ip> <port>"
                     f" {majority} on it, or fix master_name",
                 )
             )
+    ids = [f"{a.address}={_short(a.sentinel_id)}" for a in answers if a.sentinel_id]
+    if ids:
+        found.append(Finding(OK, "sentinel ids", " ".join(ids)))
+    for address, same_as in counted.duplicates:
+        found.append(
+            Finding(
+                FAIL,
+                "duplicate sentinel",
+                f"{address} reaches the same Sentinel as {same_as}: it counts once, so the"
+                f" majority of {count} addresses is harder to reach than it looks",
+                "list every Sentinel once in sentinel.addresses",
+            )
+        )
+    distinct = count - len(counted.duplicates)
     reachable = sum(1 for a in answers if a.answered)
-    if reachable == count:
+    if reachable == count and not counted.duplicates:
         found.append(Finding(OK, "sentinels", f"all {count} answer"))
-    if count % 2 == 0:
+    if distinct % 2 == 0:
         found.append(
             Finding(
                 WARN,
                 "sentinel count",
-                f"{count} Sentinels: an even count tolerates no more failures than one fewer",
+                f"{distinct} Sentinels: an even count tolerates no more failures than one fewer",
                 "run an odd number (3 or 5) on independent hosts",
             )
         )
-    elif count < 3:
+    elif distinct < 3:
         found.append(
             Finding(
                 WARN,
                 "sentinel count",
-                f"{count} Sentinel: no failover if it fails",
+                f"{distinct} Sentinel: no failover if it fails",
                 "run 3 Sentinels on independent hosts",
             )
         )
     else:
-        found.append(Finding(OK, "sentinel count", f"{count} (odd)"))
+        found.append(Finding(OK, "sentinel count", f"{distinct} (odd)"))
+    states = [answer.fields for answer in answers]
     found.extend(_quorum(config, answers, states, count, majority))
-    found.extend(_agreement(config, answers, classify, local_role))
+    found.extend(_agreement(counted, identity_facts))
+    found.extend(_seen_as(identity_facts))
     for address in replicas_via_vip:
         found.append(
             Finding(
@@ -213,6 +234,10 @@ def sentinels(config, answers, states, replicas_via_vip: list, classify, local_r
             )
         )
     return found
+
+
+def _short(sentinel_id) -> str:
+    return sentinel_id[:8] if sentinel_id else "?"
 
 
 def _quorum(config, answers, states, count: int, majority: int) -> list:
@@ -264,13 +289,15 @@ def _quorum(config, answers, states, count: int, majority: int) -> list:
     return found
 
 
-def _agreement(config, answers, classify, local_role) -> list:
-    named = sorted({a.master for a in answers if a.answered and a.master is not None})
-    if not named:
+def _agreement(counted, facts: dict) -> list:
+    if not counted.named:
         return []
     found = []
-    if len(named) > 1:
-        listed = ", ".join(f"{h}:{p}" for h, p in named)
+    if len(counted.named) > 1 or counted.conflict:
+        listed = ", ".join(
+            f"{where}" + (f" ({runids} different run_ids)" if runids > 1 else "")
+            for where, _, runids in counted.named
+        )
         found.append(
             Finding(
                 FAIL,
@@ -281,43 +308,54 @@ def _agreement(config, answers, classify, local_role) -> list:
             )
         )
     else:
-        found.append(Finding(OK, "agreement", f"all name {named[0][0]}:{named[0][1]}"))
-    for host, port in named:
-        kind = classify(host, port)
-        if kind == "loopback":
-            found.append(
-                Finding(
-                    FAIL,
-                    "identity",
-                    f"a Sentinel monitors {host}:{port}, a"
-                    " loopback address every node would take for itself"
-                    " (Debian's stock sentinel.conf)",
-                    "SENTINEL REMOVE it and SENTINEL MONITOR the master's real address",
-                )
+        found.append(Finding(OK, "agreement", f"all name {counted.named[0][0]}"))
+    kind, why = facts.get("whose") or (None, None)
+    if kind in ("loopback", "vip"):
+        fix = "SENTINEL REMOVE it and SENTINEL MONITOR the master's real address"
+        found.append(Finding(FAIL, "identity", why, fix))
+    elif kind == "self":
+        found.append(Finding(OK, "identity", why))
+    elif kind is not None and facts.get("role") == "master":
+        found.append(
+            Finding(
+                FAIL,
+                "identity",
+                f"local Redis is master but {why}",
+                "if this node should be the master, set node.addresses to the address"
+                " Sentinel uses for it (see 'seen as'); else demote it (REPLICAOF)",
             )
-        elif kind == "vip":
-            found.append(
-                Finding(
-                    FAIL,
-                    "identity",
-                    f"a Sentinel monitors the VIP {host}",
-                    "monitor the master's own address, not the VIP",
-                )
-            )
-        elif local_role == "master" and kind != "self" and len(named) == 1:
-            found.append(
-                Finding(
-                    FAIL,
-                    "identity",
-                    f"local Redis is master but the Sentinels"
-                    f" name {host}:{port}, which is not recognised as this node",
-                    "set node.addresses to the address Sentinel uses for this"
-                    " node (replica-announce-ip), or fix node.announce_port",
-                )
-            )
-        elif kind == "self":
-            found.append(Finding(OK, "identity", f"{host}:{port} is this node"))
+        )
     return found
+
+
+def _seen_as(facts: dict) -> list:
+    """Does the config describe this server the way the Sentinels see it?"""
+    run_id = facts.get("run_id")
+    if not run_id:
+        return []
+    seen = facts.get("seen_as")
+    if seen is None:
+        return [
+            Finding(
+                WARN,
+                "seen as",
+                f"no Sentinel lists this server (run_id {run_id[:8]}) as master or replica",
+                "make it a replica of the master, or wait for Sentinel's next INFO (10 s)",
+            )
+        ]
+    where, kind = seen
+    if kind == "self":
+        return [Finding(OK, "seen as", f"Sentinel sees this server as {where}, as the config says")]
+    if kind in ("loopback", "vip"):
+        detail = f"Sentinel sees this server as {where}, a {kind} address that identifies no node"
+        fix = "announce the node's own address (replica-announce-ip, sentinel monitor)"
+    else:
+        detail = (
+            f"Sentinel sees this server as {where}, but node.addresses / node.announce_port"
+            " describe another address"
+        )
+        fix = f'set node.addresses = ["{where}"] (or fix node.announce_port)'
+    return [Finding(FAIL, "seen as", detail, fix)]
 
 
 # -- keepalived ----------------------------------------------------------------------------

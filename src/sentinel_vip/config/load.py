@@ -377,16 +377,57 @@ def _sentinel_addresses(addresses, vip, problems: list):
             ok = False
             continue
         ip = _ip(host)
-        host = str(ip) if ip else host.lower()
+        host = str(ip) if ip else host.lower().rstrip(".")
         if (host, port) in seen:
             problems.append(
                 f"{where} each Sentinel once (same as [{seen[host, port]}]):"
                 " a duplicate would count one Sentinel's vote twice"
             )
             ok = False
+            continue
         seen[host, port] = index
         parsed.append((host, port))
+    if _aliases(addresses, seen, problems):
+        ok = False
     return tuple(parsed) if ok else INVALID
+
+
+# Names in sentinel.addresses are resolved at load (all together within this budget) to find
+# aliases of one Sentinel; a name that does not resolve in time is left to the run-time
+# check, which counts every Sentinel once by its own id (SENTINEL MYID) anyway.
+RESOLVE_BUDGET = 0.25
+
+
+def _aliases(texts, entries: dict, problems: list) -> bool:
+    """Report entries that reach the same address as an earlier one (127.0.0.1, localhost
+    and [::ffff:127.0.0.1] on one port are one Sentinel); True when there are any.
+    ``entries``: (host, port) -> index in ``texts``, IPs already canonical."""
+    from sentinel_vip.deadline import Deadline
+    from sentinel_vip.probes.resp import ProbeError, resolve
+
+    budget = Deadline(RESOLVE_BUDGET)
+    reached: dict = {}  # (ip, port) -> index of the first entry reaching it
+    found = False
+    for (host, port), index in sorted(entries.items(), key=lambda item: item[1]):
+        if _ip(host) is not None:
+            ips = {host}
+        else:
+            try:
+                infos = resolve(host, port, budget, host)
+            except (OSError, ProbeError):
+                infos = ()
+            ips = {str(_ip(info[4][0].split("%", 1)[0])) for info in infos}
+        same = sorted({reached[ip, port] for ip in ips if (ip, port) in reached})
+        if same:
+            problems.append(
+                f"sentinel.addresses[{index}]: found {describe(texts[index])}, expected each"
+                f" Sentinel once: it reaches the same address as [{same[0]}]"
+                f" {describe(texts[same[0]])}, so one Sentinel would count twice"
+            )
+            found = True
+        for ip in ips:
+            reached.setdefault((ip, port), index)
+    return found
 
 
 def _agreement(agreement, sentinels, problems: list):
@@ -410,6 +451,8 @@ def _agreement(agreement, sentinels, problems: list):
 
 
 def _node_addresses(addresses, allow_loopback: bool, vip, problems: list):
+    from sentinel_vip.decision.address import canonical_host, is_loopback, normalise
+
     if addresses is INVALID:
         return ()
     parsed = []
@@ -422,7 +465,19 @@ def _node_addresses(addresses, allow_loopback: bool, vip, problems: list):
             continue
         ip = _ip(host)
         if ip is None:
-            problems.append(f"{where} an IP address: Sentinel reports IPs, not hostnames")
+            # Sentinels announcing hostnames (announce-hostnames yes) name this node by name.
+            name = canonical_host(host)
+            if name is None or normalise(name) is not None:  # not a name; an IP with a zone
+                problems.append(f"{where} an IP address or a hostname, as Sentinel reports it")
+            elif is_loopback(name) and not allow_loopback:
+                problems.append(
+                    f"{where} this node's own name: {name} means every node"
+                    " (allow_loopback = true is for single-host tests)"
+                )
+            elif (name, port) in parsed:
+                problems.append(f"{where} each address once")
+            else:
+                parsed.append((name, port))
         elif ip.is_unspecified or ip.is_multicast:
             problems.append(f"{where} this node's unicast address")
         elif ip.is_loopback and not allow_loopback:

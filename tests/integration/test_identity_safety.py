@@ -298,3 +298,35 @@ def test_a_check_started_before_the_watchers_evaluation_never_overwrites_it(runn
         5,
         "the stale verdict to be logged as superseded",
     )
+
+
+# -- the master restarted in place ----------------------------------------------------------
+
+
+def test_a_master_restarted_in_place_keeps_passing_before_sentinel_rereads_it(
+    runnable_pyz, cluster, tmp_path
+):
+    """Sentinel keeps the old process' run_id until its next INFO of the master (every 10 s):
+    the check recognises its own restart by the run_id it had at its last agreement, and a
+    node that was never agreed (no state) stays strict."""
+    config = cluster.write_config(0)
+    assert run_pyz(runnable_pyz, config, "check").returncode == ExitCode.OK
+    old = cluster.master_run_id_known()
+    fresh_state = tmp_path / "fresh-state"
+    fresh_state.mkdir(mode=0o700)
+    never_agreed = cluster.write_config(
+        0, path=str(tmp_path / "never-agreed.toml"), **{"paths.state_dir": str(fresh_state)}
+    )
+    for _attempt in range(3):
+        cluster.stop_redis(0)
+        cluster.start_redis(0)
+        wait_for(lambda: cluster.redis_call(0, "ROLE")[0] == "master", 10, "redis 0 back")
+        restarted = run_pyz(runnable_pyz, config, "check")
+        strict = run_pyz(runnable_pyz, never_agreed, "check")
+        if all(cluster.master_info(j).get("runid") == old for j in cluster.live_sentinels()):
+            break  # both checks ran while every Sentinel still reported the old run_id
+    else:
+        pytest.fail("the Sentinels read the restarted master's INFO within 3 restarts")
+    assert restarted.returncode == ExitCode.OK, restarted.stdout
+    assert "restarted" in restarted.stdout
+    assert strict.returncode == ExitCode.OTHER_MASTER, strict.stdout

@@ -96,6 +96,31 @@ def test_whose(masters, named, kind):
     assert agreement.whose(counted, MASTER, classify, named)[0] == kind
 
 
+OLD_ME = "0" * 40  # this node's run_id before its Redis restarted in place
+
+
+@pytest.mark.parametrize(
+    ("masters", "named", "previous", "kind"),
+    [
+        # Sentinel still reports the run_id this node had at its last agreement, and this
+        # server answers at the named address: this node, restarted.
+        (((ME, OLD_ME),) * 3, MASTER, OLD_ME, agreement.SELF),
+        # ... not without the proof that it answers there
+        (((ME, OLD_ME),) * 3, None, OLD_ME, agreement.OTHER),
+        (((ME, OLD_ME),) * 3, DOWN, OLD_ME, agreement.OTHER),
+        (((ME, OLD_ME),) * 3, OTHER_SERVER, OLD_ME, agreement.OTHER),
+        # ... not for a run_id this node never had
+        (((ME, OLD_ME),) * 3, MASTER, None, agreement.OTHER),
+        (((ME, OLD_ME),) * 3, MASTER, "9" * 40, agreement.OTHER),
+        # ... not at an address the config says is another node's
+        (((OTHER, OLD_ME),) * 3, MASTER, OLD_ME, agreement.OTHER),
+    ],
+)
+def test_whose_recognises_this_node_restarted_in_place(masters, named, previous, kind):
+    counted = agreement.agree(said(*masters), 2, 3)
+    assert agreement.whose(counted, MASTER, classify, named, previous)[0] == kind
+
+
 def test_busy_flags_only_about_the_target():
     answers = list(said(OTHER, OTHER, OTHER))
     old = SentinelAnswer(

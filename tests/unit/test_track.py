@@ -49,6 +49,10 @@ def test_a_missing_state_dir_is_an_error_not_a_crash(tmp_path):
         ({"agreed_boot": "B", "agreed_mono": 5.0}, {"agreed_boot", "agreed_mono"}),
         ({"agreed_boot": "other", "agreed_mono": 5.0}, set()),
         ({"agreed_boot": "B", "agreed_mono": 50.0}, set()),  # later than now: discarded
+        ({"agreed_run_id": "a" * 40}, {"agreed_run_id"}),
+        ({"agreed_run_id": "A" * 40}, set()),  # run_ids are lower-case hex
+        ({"agreed_run_id": "a" * 39}, set()),
+        ({"agreed_run_id": ["a" * 40]}, set()),
     ],
 )
 def test_the_state_file_keeps_only_valid_fields(data, kept):

@@ -29,14 +29,15 @@ def policy_of(config) -> Policy:
     )
 
 
-def gather(config, deadline: Deadline, policy: Policy, identity):
+def gather(config, deadline: Deadline, policy: Policy, identity, previous_run_id=None):
     """Local Redis and every Sentinel, concurrently, all bounded by one deadline.
 
     The Sentinels are asked in worker threads; the local Redis is probed in this thread
     meanwhile (probe_redis turns every expected failure into a fact, within the deadline).
     Right after a switch the Sentinels name the new master before they have read its run_id
     (until their next INFO, up to 10 s): then, if the config says the named address is this
-    node's, the server answering there from here is probed too (see whose()).
+    node's, the server answering there from here is probed too (see whose()); likewise
+    while they still report ``previous_run_id``, this node's before its Redis restarted.
     """
     from sentinel_vip.decision.agreement import agree
     from sentinel_vip.decision.facts import CheckFacts
@@ -54,7 +55,7 @@ def gather(config, deadline: Deadline, policy: Policy, identity):
     )
     redis = box["redis"]
     counted = agree(answers, policy.agreement, policy.sentinel_count)
-    named = confirm_named(config, identity, redis, counted, deadline)
+    named = confirm_named(config, identity, redis, counted, deadline, previous_run_id)
     return CheckFacts(redis, answers, named)
 
 
@@ -118,14 +119,17 @@ def evaluate(
     from sentinel_vip.probes.identity import identity_of
 
     identity = identity_of(config)
-    facts = gather(config, limit, policy, identity)
-    now = time.time() if now is None else now
-    mono = time.monotonic()
     state_path = os.path.join(config.state_dir, STATE_NAME)
-    previous = checkstate.read(state_path, now, mono, track.boot_id())
-    verdict = decide(facts, policy, identity.classify, checkstate.agreed_age(previous, mono))
+    now = time.time() if now is None else now
+    # Read before gathering: the probes need the run_id of this node's last agreement.
+    previous = checkstate.read(state_path, now, time.monotonic(), track.boot_id())
+    previous_run_id = previous.get("agreed_run_id")
+    facts = gather(config, limit, policy, identity, previous_run_id)
+    mono = time.monotonic()
+    age = checkstate.agreed_age(previous, mono)
+    verdict = decide(facts, policy, identity.classify, age, previous_run_id)
     if record_inconclusive or verdict.code not in INCONCLUSIVE:
-        record(config, logger, verdict, state_path, now, mono, stamp)
+        record(config, logger, verdict, state_path, now, mono, stamp, facts.redis.run_id)
     return verdict
 
 
@@ -139,7 +143,7 @@ def _arm_backstop(seconds: float) -> None:
     _signal.setitimer(_signal.ITIMER_REAL, seconds + 0.25)
 
 
-def record(config, logger, verdict: Verdict, state_path: str, now: float, mono: float, stamp):
+def record(config, logger, verdict, state_path, now, mono, stamp, run_id=None):
     """Persist the verdict, update the track file, and log only what changed: in turn, so
     a verdict from older facts never replaces a newer one (``store.track``)."""
     warnings = _insecure_files(config)
@@ -162,7 +166,7 @@ def record(config, logger, verdict: Verdict, state_path: str, now: float, mono: 
             return
         boot = track.boot_id()
         previous = checkstate.read(state_path, now, mono, boot)
-        _record_in_turn(config, logger, verdict, previous, warnings, state_path, now, mono)
+        _record_in_turn(config, logger, verdict, previous, warnings, state_path, now, mono, run_id)
         try:
             turn.recorded()
         except OSError as exc:
@@ -173,7 +177,7 @@ def _why(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def _record_in_turn(config, logger, verdict, previous, warnings, state_path, now, mono):
+def _record_in_turn(config, logger, verdict, previous, warnings, state_path, now, mono, run_id):
     changed = previous.get("code") != int(verdict.code) or previous.get("reason") != verdict.reason
     current = {
         "ok": verdict.ok,
@@ -184,8 +188,10 @@ def _record_in_turn(config, logger, verdict, previous, warnings, state_path, now
     }
     if verdict.agreed:
         current.update(last_agreed=now, agreed_boot=track.boot_id(), agreed_mono=mono)
+        if run_id:
+            current["agreed_run_id"] = run_id
     else:
-        for key in ("last_agreed", "agreed_boot", "agreed_mono"):
+        for key in ("last_agreed", "agreed_boot", "agreed_mono", "agreed_run_id"):
             if key in previous:
                 current[key] = previous[key]
     if changed or verdict.in_grace:

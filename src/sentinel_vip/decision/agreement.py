@@ -148,12 +148,19 @@ def settled(answers, need: int, configured: int) -> bool:
     return counted.top_votes + pending < need
 
 
-def whose(counted: Agreement, redis, classify, named=None) -> tuple:
+def whose(counted: Agreement, redis, classify, named=None, previous_run_id=None) -> tuple:
     """(what the agreed master is to this node, why): SELF, OTHER, LOOPBACK, VIP, MISMATCH
     or UNCONFIRMED (see the constants). ``redis`` is the local server's facts (its run_id);
     ``classify(host, port)`` says what the config makes of an address ("self", "other",
     "loopback", "vip"); ``named`` is the local probe of the agreed address, made only while
-    the Sentinels have not read its run_id (None when not made or failed)."""
+    the Sentinels have not read its run_id, or report the run_id this node had when it was
+    last agreed (None when not made or failed).
+
+    ``previous_run_id`` is the local run_id of this node's last agreement (the check's state
+    file). A master restarted in place gets a new run_id, and the Sentinels report the old
+    one until their next INFO of it (up to 10 s, then ``+reboot``): the Sentinels naming the
+    run_id this node itself had, at an address the config says is this node's, where this
+    server answers, name this node, as Sentinel itself will conclude at that INFO."""
     host, port = counted.master
     where = label(host, port)
     kind = classify(host, port)
@@ -161,6 +168,12 @@ def whose(counted: Agreement, redis, classify, named=None) -> tuple:
         return kind, f"sentinels name {where}, a {kind} address that identifies no node"
     mine = redis.run_id
     if counted.runid is not None:
+        restarted = previous_run_id is not None and counted.runid == previous_run_id
+        if counted.runid != mine and restarted and kind == SELF and _answers_here(named, mine):
+            return SELF, (
+                f"{where} is this node, restarted (the sentinels still report its previous"
+                " run_id; it answers there)"
+            )
         if counted.runid != mine:
             extra = ""
             if kind == SELF:
@@ -177,7 +190,7 @@ def whose(counted: Agreement, redis, classify, named=None) -> tuple:
         return SELF, f"{where} is this node (by its run_id)"
     if kind != SELF:
         return OTHER, f"sentinels name {where}"
-    if named is None or not named.reachable or named.error_kind or named.run_id is None:
+    if not _answers_here(named, None):
         return UNCONFIRMED, (
             f"sentinels name {where} but have not read its run_id yet, and this server could"
             " not be confirmed there"
@@ -190,6 +203,13 @@ def whose(counted: Agreement, redis, classify, named=None) -> tuple:
     return SELF, (
         f"{where} is this node (it answers there; the sentinels have not read its run_id yet)"
     )
+
+
+def _answers_here(named, run_id) -> bool:
+    """The probe of the named address found a server (with ``run_id``, when given)."""
+    if named is None or not named.reachable or named.error_kind or named.run_id is None:
+        return False
+    return run_id is None or named.run_id == run_id
 
 
 def busy_flags(answers, master: tuple) -> set:

@@ -49,9 +49,16 @@ _BY_KIND = {
 }
 
 
-def decide(facts, policy: Policy, classify: Classify, agreed_age: float | None) -> Verdict:
+def decide(
+    facts,
+    policy: Policy,
+    classify: Classify,
+    agreed_age: float | None,
+    previous_run_id: str | None = None,
+) -> Verdict:
     """``agreed_age``: seconds since a Sentinel majority last named this node (monotonic,
-    this boot), None when unknown; only ``no_majority_grace`` uses it."""
+    this boot), None when unknown; only ``no_majority_grace`` uses it. ``previous_run_id``:
+    the local run_id when this node was last agreed (see ``agreement.whose``)."""
     redis = facts.redis
     if not redis.reachable or redis.error_kind:
         kind = redis.error_kind or "unreachable"
@@ -63,7 +70,7 @@ def decide(facts, policy: Policy, classify: Classify, agreed_age: float | None) 
     if redis.role != "master":
         return Verdict(False, ExitCode.NOT_MASTER, f"local redis role={redis.role} {views}")
     if counted.agreed:
-        kind, why = agreement.whose(counted, redis, classify, facts.named)
+        kind, why = agreement.whose(counted, redis, classify, facts.named, previous_run_id)
         if kind == agreement.SELF:
             return Verdict(True, ExitCode.OK, f"master agreed: {why} {views}", agreed=True)
         if kind in (agreement.LOOPBACK, agreement.VIP):

@@ -254,13 +254,15 @@ def identity_of(config) -> Identity:
     )
 
 
-def confirm_named(config, identity: Identity, redis, counted, deadline):
+def confirm_named(config, identity: Identity, redis, counted, deadline, previous_run_id=None):
     """The probe ``decision.agreement.whose`` needs while the Sentinels have not read the
-    agreed master's run_id: made only then, only when the local Redis is a master with a
-    run_id and the config says the agreed address is this node's; else None."""
+    agreed master's run_id, or still report ``previous_run_id`` (this node's before a
+    restart): made only then, only when the local Redis is a master with a run_id and the
+    config says the agreed address is this node's; else None."""
     if redis.role != "master" or not redis.run_id or not counted.agreed:
         return None
-    if counted.runid is not None or identity.classify(*counted.master) != SELF:
+    stale = counted.runid is not None and counted.runid == previous_run_id != redis.run_id
+    if (counted.runid is not None and not stale) or identity.classify(*counted.master) != SELF:
         return None
     return probe_named(config, identity, *counted.master, deadline)
 

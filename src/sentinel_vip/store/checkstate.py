@@ -7,7 +7,9 @@ and never a verdict: ``last_agreed`` in the future, a string, or ``1e300`` is di
 
 ``no_majority_grace`` is measured on CLOCK_MONOTONIC of the boot that recorded the agreement
 (``agreed_boot``, ``agreed_mono``): a wall-clock step cannot stretch it, a reboot ends it.
-``last_agreed`` (wall clock) stays for people reading the file.
+``last_agreed`` (wall clock) stays for people reading the file. ``agreed_run_id`` is the
+local Redis' run_id at that agreement: it lets the check recognise its own master restarted
+in place while the Sentinels still report the old run_id (see ``agreement.whose``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sentinel_vip.store import disk
 NAME = "check.json"
 MAX_TEXT = 2000
 MAX_WARNINGS = 50
+HEX = frozenset("0123456789abcdef")
 
 
 def _number(value) -> bool:
@@ -48,6 +51,9 @@ def validated(data: dict, now: float, mono: float, boot: str) -> dict:
     if data.get("agreed_boot") == boot and boot and _number(agreed_mono):
         if 0 <= agreed_mono <= mono:
             out["agreed_boot"], out["agreed_mono"] = boot, agreed_mono
+    run_id = data.get("agreed_run_id")
+    if isinstance(run_id, str) and len(run_id) == 40 and all(c in HEX for c in run_id):
+        out["agreed_run_id"] = run_id
     warnings = data.get("warnings")
     if isinstance(warnings, list) and len(warnings) <= MAX_WARNINGS:
         if all(isinstance(w, str) and len(w) <= MAX_TEXT for w in warnings):

@@ -138,3 +138,20 @@ def test_the_target_must_be_the_master_the_sentinels_name(target, why):
     p = confirm(plan(), MASTER, target)
     assert isinstance(p, Skip)
     assert why in p.reason
+
+
+def test_never_demote_when_the_config_says_the_named_master_is_this_node():
+    """redis.port reaching another local server than the one Sentinel manages here: the
+    named master is 'this node' by node.addresses, but not the local Redis by run_id."""
+    answers = said(ME, ME, ME)
+    other_server = RedisFacts(True, "master", None, None, run_id="9" * 40)
+    p = plan_demotion("FAULT", other_server, agree(answers, 2, 3), answers, classify)
+    assert isinstance(p, Skip)
+    assert "fix redis.port" in p.reason
+
+
+def test_never_demote_towards_a_target_on_this_host():
+    p = plan()
+    skip = confirm(p, MASTER, TARGET, on_this_host=True)
+    assert isinstance(skip, Skip)
+    assert "runs on this host" in skip.reason

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 
-from servers import run_pyz
+import pytest
+from servers import Cluster, run_pyz
 
 from sentinel_vip.errors import ExitCode
 
@@ -38,3 +39,37 @@ def test_redis_port_of_another_local_server_is_never_demoted(runnable_pyz, clust
     record = last_history(config)
     assert record["action"] == "none", record
     assert "fix redis.port" in record["reason"], record
+
+
+@pytest.fixture
+def other_cluster(cluster):
+    """A second cluster (one Redis, one Sentinel) under the same master name and passwords."""
+    running = Cluster(
+        replicas=0, sentinels=1, quorum=1,
+        passwords=(cluster.redis_password, cluster.sentinel_password),
+    ).start()  # fmt: skip
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_another_clusters_sentinels_never_demote_this_clusters_master(
+    runnable_pyz, cluster, other_cluster
+):
+    """sentinel.addresses on the other cluster's master lists two of this cluster's
+    Sentinels and its own one. Before: that majority named this cluster's master, and notify
+    FAULT made the other cluster's master its replica: its dataset was wiped. Sentinel never
+    knew that server, so would never convert it; neither do we."""
+    other_cluster.redis_call(0, "SET", "k", "kept")
+    mixed = [f"127.0.0.1:{p}" for p in cluster.sentinel_ports[:2]]
+    mixed.append(f"127.0.0.1:{other_cluster.sentinel_ports[0]}")
+    config = other_cluster.write_config(0, **{"sentinel.addresses": mixed})
+
+    assert run_pyz(runnable_pyz, config, "check").returncode == ExitCode.OTHER_MASTER
+    done = run_pyz(runnable_pyz, config, *NOTIFY_FAULT)
+    assert done.returncode == 0, done.stderr
+    assert other_cluster.redis_call(0, "ROLE")[0] == "master"
+    assert other_cluster.redis_call(0, "GET", "k") == "kept"
+    record = last_history(config)
+    assert record["action"] == "none" and "as a replica" in record["reason"], record

@@ -159,6 +159,7 @@ def _observe_and_act(config, transition: Transition, deadline: Deadline) -> dict
         meanwhile=lambda: box.setdefault(
             "redis", probe_redis(config.redis, facts_deadline, replication=True)
         ),
+        replicas=True,
     )
     redis = box["redis"]
     counted = agree(answers, config.agreement, len(config.sentinels))

@@ -9,6 +9,8 @@ server can never be pointed at itself or at a stray:
 - the run_id the Sentinels report for it is not the local server's (the majority does not
   name this server, whatever address it uses);
 - no failover of the target is running (flags, failover-state);
+- a Sentinel majority knows this server as a replica of the target (SENTINEL REPLICAS, by
+  run_id or by this node's address): the servers Sentinel itself would convert;
 - the agreed master's address is not this node's by the config (it is, with another run_id,
   when redis.port reaches another local server than the one Sentinel manages), and the
   target does not run on this host at all;
@@ -76,8 +78,37 @@ def plan_demotion(state: str, redis, counted, answers, classify) -> Demotion | S
     busy = agreement.busy_flags(answers, counted.master)
     if busy:
         return Skip(f"sentinel busy flags={','.join(sorted(busy))}")
+    knowing = known_as_replica(answers, counted, redis, classify)
+    if not any(a.replicas is not None for a in answers if a.master == counted.master):
+        return Skip(
+            "the sentinels did not answer SENTINEL REPLICAS (grant +sentinel|replicas): cannot"
+            " tell whether Sentinel knows this server as a replica, so not demoting"
+        )
+    if knowing < counted.need:
+        return Skip(
+            f"only {knowing} of the {counted.need} sentinels needed know this server as a"
+            f" replica of {where}: Sentinel would not convert it either (another cluster's"
+            " sentinels in sentinel.addresses, or redis.port not this node's managed redis?)"
+        )
     host, port = counted.master
     return Demotion(host, port, counted.runid, f"sentinels name {where} {counted.describe()}")
+
+
+def known_as_replica(answers, counted, redis, classify) -> int:
+    """How many distinct Sentinels naming the agreed master list this server among its
+    replicas (SENTINEL REPLICAS): by its run_id, or by an address the config says is this
+    node's. Sentinel converts a server reporting role master only when it knows it as a
+    replica of that master (the old master is added to that list at the switch); a server
+    it never knew (another cluster's master, a second local Redis) is not ours to demote."""
+    knowing = set()
+    for answer in answers:
+        if answer.master != counted.master or not answer.replicas or not answer.sentinel_id:
+            continue
+        for address, runid in answer.replicas:
+            if runid == redis.run_id or classify(*address) == agreement.SELF:
+                knowing.add(answer.sentinel_id)
+                break
+    return len(knowing)
 
 
 def confirm(plan: Demotion, redis, target, on_this_host: bool = False) -> Demotion | Skip:

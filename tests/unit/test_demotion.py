@@ -172,6 +172,7 @@ def test_never_demote_towards_a_target_on_this_host():
         (((ME, None),), True),  # this node's address (the old master, added at the switch)
         ((((("10.0.0.9", 6379)), RUN_IDS[ME]),), True),  # this server's run_id, any address
         (((("10.0.0.9", 6379), "9" * 40),), False),  # replicas, none of them this server
+        (((ME, "9" * 40),), False),  # another process at this node's address
         ((), False),
     ],
 )

@@ -96,16 +96,19 @@ def plan_demotion(state: str, redis, counted, answers, classify) -> Demotion | S
 
 def known_as_replica(answers, counted, redis, classify) -> int:
     """How many distinct Sentinels naming the agreed master list this server among its
-    replicas (SENTINEL REPLICAS): by its run_id, or by an address the config says is this
-    node's. Sentinel converts a server reporting role master only when it knows it as a
-    replica of that master (the old master is added to that list at the switch); a server
-    it never knew (another cluster's master, a second local Redis) is not ours to demote."""
+    replicas (SENTINEL REPLICAS): by its run_id, or, while Sentinel has not read that entry's
+    run_id, by an address the config says is this node's. Sentinel converts a server
+    reporting role master only when it knows it as a replica of that master (the old master
+    is added to that list at the switch); a server it never knew (another cluster's master,
+    a second local Redis) is not ours to demote."""
     knowing = set()
     for answer in answers:
         if answer.master != counted.master or not answer.replicas or not answer.sentinel_id:
             continue
         for address, runid in answer.replicas:
-            if runid == redis.run_id or classify(*address) == agreement.SELF:
+            # By run_id once Sentinel has read it: another process at this node's address
+            # (redis.port naming a second local Redis) is not this server.
+            if runid == redis.run_id or (runid is None and classify(*address) == agreement.SELF):
                 knowing.add(answer.sentinel_id)
                 break
     return len(knowing)

@@ -229,6 +229,56 @@ def sentinel(
     return behaviour
 
 
+def relay(port: int, gate: threading.Event, limit: float = 10.0):
+    """Forward to the real server on 127.0.0.1:``port``, holding the client's first bytes
+    until ``gate`` is set (at most ``limit`` s): an honest Sentinel on a slower link, so a
+    test can make another answer arrive first without a sleep."""
+
+    def pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def behaviour(conn, server):
+        upstream = socket.create_connection(("127.0.0.1", port), timeout=limit)
+        upstream.settimeout(None)
+        try:
+            first = conn.recv(65536)
+            gate.wait(limit)
+            upstream.sendall(first)
+            back = threading.Thread(target=pump, args=(upstream, conn), daemon=True)
+            back.start()
+            pump(conn, upstream)
+            back.join(limit)
+        finally:
+            upstream.close()
+
+    return behaviour
+
+
+def after(behaviour, done: threading.Event):
+    """``behaviour``, then ``done.set()`` once the client has hung up (it has the answer)."""
+
+    def wrapped(conn, server):
+        try:
+            behaviour(conn, server)
+        finally:
+            done.set()
+
+    return wrapped
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str):
     end = time.monotonic() + timeout
     while True:

@@ -26,7 +26,9 @@ from sentinel_vip.errors import ExitCode
 # The documented minimal ACLs (docs/security.md). AUTH and HELLO need no permission.
 CHECK_ACL = "+role +info"
 NOTIFY_ACL = "+multi +exec +replicaof +config|rewrite +client|kill +client|unpause"
-SENTINEL_ACL = "+sentinel|myid +sentinel|get-master-addr-by-name +sentinel|master"
+SENTINEL_ACL = (
+    "+sentinel|myid +sentinel|get-master-addr-by-name +sentinel|master +sentinel|replicas"
+)
 
 
 def acl_user(name: str, password: str, commands: str) -> str:
@@ -72,6 +74,18 @@ class AclNode:
     def stop(self) -> None:
         for server in (self.s, self.b, self.a):
             server.stop()
+
+    def rogue_replica(self) -> None:
+        """B replicates from A until Sentinel knows it as A's replica, then is promoted by
+        hand: a master Sentinel would convert back (and notify may, sooner)."""
+        self.b.call("REPLICAOF", "127.0.0.1", str(self.a.port))
+
+        def known() -> bool:
+            listed = self.s.call("SENTINEL", "REPLICAS", "mymaster")
+            return any(str(self.b.port) in entry for entry in listed)
+
+        wait_for(known, 30, "Sentinel to list B as A's replica")
+        self.b.call("REPLICAOF", "NO", "ONE")
 
     def config(self, user=None, **sections) -> str:
         table = base_table(self.root, self.b.port, [f"127.0.0.1:{self.s.port}"])
@@ -167,6 +181,7 @@ def test_sentinel_user_without_get_master_addr_is_no_majority(runnable_pyz, acl_
 
 def test_notify_demotes_with_the_minimal_acl(runnable_pyz, acl_node):
     node = acl_node()
+    node.rogue_replica()
     run = run_pyz(runnable_pyz, node.config(), "notify", "INSTANCE", "VI_1", "BACKUP", "100")
     assert run.returncode == ExitCode.OK, run
     record = history_records(os.path.join(node.root, "state", "history.jsonl"))[-1]
@@ -175,8 +190,19 @@ def test_notify_demotes_with_the_minimal_acl(runnable_pyz, acl_node):
     assert role[0] == "slave" and role[2] == node.a.port, role
 
 
+def test_notify_without_sentinel_replicas_never_demotes_and_says_why(runnable_pyz, acl_node):
+    node = acl_node(sentinel_commands=SENTINEL_ACL.replace(" +sentinel|replicas", ""))
+    node.rogue_replica()
+    run = run_pyz(runnable_pyz, node.config(), "notify", "INSTANCE", "VI_1", "BACKUP", "100")
+    assert run.returncode == ExitCode.OK, run
+    record = history_records(os.path.join(node.root, "state", "history.jsonl"))[-1]
+    assert record["action"] == "none" and "+sentinel|replicas" in record["reason"], record
+    assert node.b.call("ROLE")[0] == "master"
+
+
 def test_notify_without_replicaof_fails_the_demotion_cleanly(runnable_pyz, acl_node):
     node = acl_node(f"{CHECK_ACL} +multi +exec +config|rewrite +client|kill")
+    node.rogue_replica()
     run = run_pyz(runnable_pyz, node.config(), "notify", "INSTANCE", "VI_1", "BACKUP", "100")
     assert run.returncode == ExitCode.OK, run
     record = history_records(os.path.join(node.root, "state", "history.jsonl"))[-1]
@@ -189,6 +215,7 @@ def test_notify_without_replicaof_fails_the_demotion_cleanly(runnable_pyz, acl_n
 
 def test_check_and_notify_run_as_keepalived_script(runnable_pyz, acl_node, script_user):
     node = acl_node()
+    node.rogue_replica()
     config = node.config(user=script_user)
     state = os.path.join(node.root, "state")
     run = run_pyz(runnable_pyz, config, "check", user=script_user)

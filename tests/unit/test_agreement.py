@@ -31,6 +31,14 @@ A, B, C = "1" * 40, "2" * 40, "3" * 40  # Sentinel ids
         ((ME, ME, ME), (A, A, A), 2, None, None, 0),
         ((ME, ME, ME), (A, A, B), 2, ME, RUN_IDS[ME], 2),
         ((OTHER, ME, ME), (A, B, B), 2, None, None, 0),
+        # a liar giving an honest Sentinel's id, naming another master, silences nobody
+        ((OTHER, ME, ME), (A, A, B), 2, ME, RUN_IDS[ME], 2),
+        (("nil", ME, ME), (A, A, B), 2, ME, RUN_IDS[ME], 2),
+        (((ME, "9" * 40), ME, ME), (A, A, B), 2, ME, RUN_IDS[ME], 2),
+        # ... and a Sentinel under two ids' worth of answers adds one vote to a group at most
+        (((ME, UNKNOWN), ME, None), (A, A, None), 2, None, None, 0),
+        ((ME, (ME, UNKNOWN), None), (A, A, None), 2, None, None, 0),
+        ((ME, (ME, "9" * 40), None), (A, A, None), 2, None, None, 0),
         # the same address, different servers: only equal run_ids add up
         (((ME, "9" * 40), ME, ME), None, 2, ME, RUN_IDS[ME], 2),
         (((ME, "9" * 40), ME, None), None, 2, None, None, 0),
@@ -52,6 +60,14 @@ def test_duplicates_and_failures_are_described():
     counted = agreement.agree(answers, 2, 3)
     assert counted.duplicates == (("10.0.0.2:26379", "10.0.0.1:26379"),)
     assert counted.describe() == "need=2/3 10.0.0.1:6379=1 silent=1 duplicate=1 (unreachable=1)"
+
+
+def test_a_borrowed_id_is_reported_as_contested():
+    counted = agreement.agree(said(OTHER, ME, ME, ids=(A, A, B)), 2, 3)
+    assert counted.contested == (("10.0.0.2:26379", "10.0.0.1:26379"),)
+    assert counted.duplicates == ()
+    assert "contested_id=1" in counted.describe()
+    assert "silent=0" in counted.describe()
 
 
 def test_an_answer_without_a_sentinel_id_never_votes():

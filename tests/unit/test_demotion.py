@@ -11,8 +11,15 @@ REPLICA = RedisFacts(True, "slave", None, None, run_id="f" * 40)
 TARGET = RedisFacts(True, "master", None, None, run_id=RUN_IDS[OTHER])
 
 
-def plan(state="BACKUP", redis=MASTER, answers=None):
+def listing(answers, replicas=((ME, None),)):
+    """``answers`` with each Sentinel listing ``replicas`` (SENTINEL REPLICAS): by default
+    this node's address, as Sentinel lists an old master after a failover."""
+    return tuple(SentinelAnswer(*a._values()[:-1], replicas) for a in answers)
+
+
+def plan(state="BACKUP", redis=MASTER, answers=None, replicas=((ME, None),)):
     answers = said(OTHER, OTHER, OTHER) if answers is None else answers
+    answers = listing(answers, replicas)
     return plan_demotion(state, redis, agree(answers, 2, 3), answers, classify)
 
 
@@ -95,7 +102,9 @@ def test_vip_named_is_not_a_target():
 def _with_fields(answer, **fields):
     merged = {**answer.fields, **fields}
     about = (merged["ip"], int(merged["port"]))
-    return SentinelAnswer(*[getattr(answer, f) for f in answer._fields[:7]], about, merged)
+    return SentinelAnswer(
+        *[getattr(answer, f) for f in answer._fields[:7]], about, merged, answer.replicas
+    )
 
 
 @pytest.mark.parametrize(
@@ -138,3 +147,52 @@ def test_the_target_must_be_the_master_the_sentinels_name(target, why):
     p = confirm(plan(), MASTER, target)
     assert isinstance(p, Skip)
     assert why in p.reason
+
+
+def test_never_demote_when_the_config_says_the_named_master_is_this_node():
+    """redis.port reaching another local server than the one Sentinel manages here: the
+    named master is 'this node' by node.addresses, but not the local Redis by run_id."""
+    answers = said(ME, ME, ME)
+    other_server = RedisFacts(True, "master", None, None, run_id="9" * 40)
+    p = plan_demotion("FAULT", other_server, agree(answers, 2, 3), answers, classify)
+    assert isinstance(p, Skip)
+    assert "fix redis.port" in p.reason
+
+
+def test_never_demote_towards_a_target_on_this_host():
+    p = plan()
+    skip = confirm(p, MASTER, TARGET, on_this_host=True)
+    assert isinstance(skip, Skip)
+    assert "runs on this host" in skip.reason
+
+
+@pytest.mark.parametrize(
+    ("replicas", "demotes"),
+    [
+        (((ME, None),), True),  # this node's address (the old master, added at the switch)
+        ((((("10.0.0.9", 6379)), RUN_IDS[ME]),), True),  # this server's run_id, any address
+        (((("10.0.0.9", 6379), "9" * 40),), False),  # replicas, none of them this server
+        (((ME, "9" * 40),), False),  # another process at this node's address
+        ((), False),
+    ],
+)
+def test_only_a_server_sentinel_knows_as_a_replica_is_demoted(replicas, demotes):
+    """Sentinel converts a server reporting role master only when it knows it as a replica
+    of that master. Another cluster's Sentinels in sentinel.addresses name their master:
+    before, notify demoted this cluster's master into a replica of it."""
+    p = plan(replicas=replicas)
+    assert isinstance(p, Demotion) == demotes, p
+    if not demotes:
+        assert "know this server as a replica" in p.reason
+
+
+def test_sentinel_replicas_refused_says_what_to_grant():
+    p = plan(replicas=None)
+    assert isinstance(p, Skip) and "grant +sentinel|replicas" in p.reason
+
+
+def test_a_minority_listing_this_server_is_not_enough():
+    answers = said(OTHER, OTHER, OTHER)
+    answers = (*listing(answers[:1]), *listing(answers[1:], ()))
+    p = plan_demotion("FAULT", MASTER, agree(answers, 2, 3), answers, classify)
+    assert isinstance(p, Skip) and "only 1 of the 2" in p.reason

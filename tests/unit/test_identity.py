@@ -272,3 +272,16 @@ def test_normalise_accepts_what_ipaddress_accepts(text):
 )
 def test_malformed_literals_are_hostnames(text):
     assert identity.normalise(text) is None
+
+
+def test_on_this_host_is_an_own_address_loopback_and_vip_aside():
+    from sentinel_vip.deadline import Deadline
+
+    node = Identity(vip="10.0.0.100", addresses=["10.0.0.1", "127.0.0.1", "10.0.0.100"])
+    lenient = Identity(allow_loopback=True, addresses=["10.0.0.1", "127.0.0.1"])
+    assert identity.on_this_host(node, "10.0.0.1", 6380, Deadline(1))
+    assert identity.on_this_host(node, "::ffff:10.0.0.1", 6380, Deadline(1))
+    assert not identity.on_this_host(node, "10.0.0.2", 6379, Deadline(1))
+    assert not identity.on_this_host(node, "10.0.0.100", 6379, Deadline(1))
+    assert not identity.on_this_host(lenient, "127.0.0.1", 6379, Deadline(1))
+    assert not identity.on_this_host(lenient, "localhost", 6379, Deadline(1))

@@ -159,6 +159,7 @@ def _observe_and_act(config, transition: Transition, deadline: Deadline) -> dict
         meanwhile=lambda: box.setdefault(
             "redis", probe_redis(config.redis, facts_deadline, replication=True)
         ),
+        replicas=True,
     )
     redis = box["redis"]
     counted = agree(answers, config.agreement, len(config.sentinels))
@@ -169,8 +170,8 @@ def _observe_and_act(config, transition: Transition, deadline: Deadline) -> dict
         "action": "none",
         "reason": "",
     }
-    classify = identity.identity_of(config).classify
-    plan = demotion.plan_demotion(transition.state, redis, counted, answers, classify)
+    node = identity.identity_of(config)
+    plan = demotion.plan_demotion(transition.state, redis, counted, answers, node.classify)
     if isinstance(plan, demotion.Skip):
         outcome["reason"] = plan.reason
         return outcome
@@ -179,7 +180,9 @@ def _observe_and_act(config, transition: Transition, deadline: Deadline) -> dict
         return outcome
     local = config.redis
     target = Endpoint(plan.host, plan.port, "", local.username, local.password, local.tls)
-    plan = demotion.confirm(plan, redis, probe_redis(target, deadline, replication=True))
+    local_target = identity.on_this_host(node, plan.host, plan.port, deadline)
+    probed = probe_redis(target, deadline, replication=True)
+    plan = demotion.confirm(plan, redis, probed, local_target)
     if isinstance(plan, demotion.Skip):
         outcome["reason"] = plan.reason
         return outcome

@@ -196,6 +196,16 @@ def sentinels(config, answers, counted, replicas_via_vip: list, identity_facts) 
                 "list every Sentinel once in sentinel.addresses",
             )
         )
+    for address, claimed in counted.contested:
+        found.append(
+            Finding(
+                FAIL,
+                "contested sentinel id",
+                f"{address} answers with the id of {claimed} but names another master: one"
+                " of them is not the Sentinel it claims to be (both are counted, once each)",
+                "check what listens at both addresses; SENTINEL MYID must differ per Sentinel",
+            )
+        )
     distinct = count - len(counted.duplicates)
     reachable = sum(1 for a in answers if a.answered)
     if reachable == count and not counted.duplicates:

@@ -64,6 +64,7 @@ def sentinel_rows(answers, counted) -> list:
     majority's answer (same address and run_id), whether it is another configured address's
     duplicate, and its SENTINEL MASTER quorum and flags."""
     duplicates = dict(counted.duplicates)
+    contested = dict(counted.contested)
     rows = []
     for answer in answers:
         named = _address(*answer.master) if answer.master else None
@@ -78,6 +79,7 @@ def sentinel_rows(answers, counted) -> list:
                 "address": answer.address,
                 "id": answer.sentinel_id,
                 "duplicate_of": duplicates.get(answer.address),
+                "contests": contested.get(answer.address),
                 "answered": answer.answered,
                 "master": named,
                 "runid": answer.runid,
@@ -165,6 +167,8 @@ def _sentinel_line(row: dict) -> str:
     who = f"id={row['id'][:8]}" if row.get("id") else "id=?"
     if row.get("duplicate_of"):
         return f"{row['address']}  {who}  DUPLICATE of {row['duplicate_of']}: counted once"
+    if row.get("contests"):
+        who += f" (CONTESTED: also given by {row['contests']})"
     if row["master"] is None:
         return f"{row['address']}  no answer: {without_address(row['address'], row['error'])}"
     verdict = "agrees" if row["agrees"] else "DISAGREES"

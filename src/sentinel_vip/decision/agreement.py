@@ -42,6 +42,7 @@ class Agreement(Record):
     named: tuple  # ((label, count, run_ids), ...) per named address, sorted
     answered: int  # distinct Sentinels that named some master
     duplicates: tuple  # ((configured label, label it duplicates), ...)
+    contested: tuple  # ((configured label, label whose id it gave), ...): see _compatible
     failures: tuple  # ((error kind, count), ...): why the silent were silent
     top: tuple | None  # the most named address, run_ids aside (None on a tie)
     top_votes: int
@@ -59,6 +60,8 @@ class Agreement(Record):
         parts.append(f"silent={self.configured - self.answered - len(self.duplicates)}")
         if self.duplicates:
             parts.append(f"duplicate={len(self.duplicates)}")
+        if self.contested:
+            parts.append(f"contested_id={len(self.contested)}")
         if self.failures:
             parts.append(f"({','.join(f'{k}={n}' for k, n in self.failures)})")
         return " ".join(parts)
@@ -86,10 +89,27 @@ def _best(counted: list) -> tuple:
     return ranked[0]
 
 
+def _compatible(vote: tuple, answer) -> bool:
+    """Could ``answer`` be the same Sentinel as the one that gave ``vote`` ((master, runid))?
+
+    A Sentinel's id is what it says it is: a peer can give another Sentinel's id. Were every
+    repeat of an id dropped, one liar giving an honest Sentinel's id (and answering first)
+    would silence that Sentinel: a minority denying the real master its majority. So only a
+    repeat that names the same master (run_ids equal, or one not read yet) is an alias and
+    counts once; one naming anything else is counted on its own. A Sentinel then adds at
+    most one vote to any (address, run_id) group however it spells its id: a repeat that
+    would join a group it is in already is compatible, so dropped."""
+    master, runid = vote
+    if master != answer.master:
+        return False
+    return runid is None or answer.runid is None or runid == answer.runid
+
+
 def agree(answers, need: int, configured: int) -> Agreement:
     """Count ``answers`` (``SentinelAnswer``s, configured order) by distinct Sentinel."""
-    seen: dict = {}  # sentinel id -> first configured label that reached it
+    seen: dict = {}  # sentinel id -> [(configured label, (master, runid)) counted for it]
     duplicates = []
+    contested = []
     failures: dict = {}
     by_address: dict = {}  # (host, port) -> {run_id or None: count}
     answered = 0
@@ -101,11 +121,14 @@ def agree(answers, need: int, configured: int) -> Agreement:
         if not answer.sentinel_id:  # the probe never lets this through: count it nowhere
             failures["protocol"] = failures.get("protocol", 0) + 1
             continue
-        first = seen.get(answer.sentinel_id)
-        if first is not None:
-            duplicates.append((answer.address, first))
+        said = seen.setdefault(answer.sentinel_id, [])
+        same = [where for where, vote in said if _compatible(vote, answer)]
+        if same:
+            duplicates.append((answer.address, same[0]))
             continue
-        seen[answer.sentinel_id] = answer.address
+        if said:  # the id of one already counted, naming something else: see _compatible
+            contested.append((answer.address, said[0][0]))
+        said.append((answer.address, (answer.master, answer.runid)))
         if answer.master is None:
             continue
         answered += 1
@@ -130,6 +153,7 @@ def agree(answers, need: int, configured: int) -> Agreement:
         named=named,
         answered=answered,
         duplicates=tuple(duplicates),
+        contested=tuple(contested),
         failures=tuple(sorted(failures.items())),
         top=top,
         top_votes=top_votes,

@@ -9,6 +9,11 @@ server can never be pointed at itself or at a stray:
 - the run_id the Sentinels report for it is not the local server's (the majority does not
   name this server, whatever address it uses);
 - no failover of the target is running (flags, failover-state);
+- a Sentinel majority knows this server as a replica of the target (SENTINEL REPLICAS, by
+  run_id or by this node's address): the servers Sentinel itself would convert;
+- the agreed master's address is not this node's by the config (it is, with another run_id,
+  when redis.port reaches another local server than the one Sentinel manages), and the
+  target does not run on this host at all;
 - the target answers from here, says role master, is not this server, and is the server the
   Sentinels name (``confirm``): it has the run_id they report; or, while they have not read
   it yet (after a switch, until Sentinel's next INFO of the new master: measured 3-8 s, up
@@ -61,17 +66,66 @@ def plan_demotion(state: str, redis, counted, answers, classify) -> Demotion | S
         return Skip(f"never demote the master the sentinels name: {why}")
     if kind in (agreement.LOOPBACK, agreement.VIP):
         return Skip(why)
+    if classify(*counted.master) == agreement.SELF:
+        # The config says the master is this node, the run_id says it is not the local
+        # Redis: redis.port (or the socket) reaches another server than the one Sentinel
+        # manages here. Demoting would wipe that other server's data.
+        return Skip(
+            f"never demote: sentinels name {where}, which node.addresses/announce_port say is"
+            " this node, but the local redis is another server (run_id): fix redis.port or"
+            " node.addresses"
+        )
     busy = agreement.busy_flags(answers, counted.master)
     if busy:
         return Skip(f"sentinel busy flags={','.join(sorted(busy))}")
+    knowing = known_as_replica(answers, counted, redis, classify)
+    if not any(a.replicas is not None for a in answers if a.master == counted.master):
+        return Skip(
+            "the sentinels did not answer SENTINEL REPLICAS (grant +sentinel|replicas): cannot"
+            " tell whether Sentinel knows this server as a replica, so not demoting"
+        )
+    if knowing < counted.need:
+        return Skip(
+            f"only {knowing} of the {counted.need} sentinels needed know this server as a"
+            f" replica of {where}: Sentinel would not convert it either (another cluster's"
+            " sentinels in sentinel.addresses, or redis.port not this node's managed redis?)"
+        )
     host, port = counted.master
     return Demotion(host, port, counted.runid, f"sentinels name {where} {counted.describe()}")
 
 
-def confirm(plan: Demotion, redis, target) -> Demotion | Skip:
+def known_as_replica(answers, counted, redis, classify) -> int:
+    """How many distinct Sentinels naming the agreed master list this server among its
+    replicas (SENTINEL REPLICAS): by its run_id, or, while Sentinel has not read that entry's
+    run_id, by an address the config says is this node's. Sentinel converts a server
+    reporting role master only when it knows it as a replica of that master (the old master
+    is added to that list at the switch); a server it never knew (another cluster's master,
+    a second local Redis) is not ours to demote."""
+    knowing = set()
+    for answer in answers:
+        if answer.master != counted.master or not answer.replicas or not answer.sentinel_id:
+            continue
+        for address, runid in answer.replicas:
+            # By run_id once Sentinel has read it: another process at this node's address
+            # (redis.port naming a second local Redis) is not this server.
+            if runid == redis.run_id or (runid is None and classify(*address) == agreement.SELF):
+                knowing.add(answer.sentinel_id)
+                break
+    return len(knowing)
+
+
+def confirm(plan: Demotion, redis, target, on_this_host: bool = False) -> Demotion | Skip:
     """The candidate, if the target (``RedisFacts`` probed at its address from here) is the
-    master the Sentinels name: role master, their run_id, not this server."""
+    master the Sentinels name: role master, their run_id, not this server, and not on this
+    host (``on_this_host``: its address is one of this host's own, loopback aside)."""
     where = label(plan.host, plan.port)
+    if on_this_host:
+        # One Redis per node: the master Sentinel manages on this host is this node's, so
+        # the local redis (redis.port) is some other server that Sentinel never saw.
+        return Skip(
+            f"never demote: target {where} runs on this host, so the local redis is not the"
+            " server Sentinel manages here: fix redis.port / node.announce_port"
+        )
     if not target.reachable or target.error_kind:
         return Skip(f"target {where} did not answer: {target.error or 'no answer'}")
     if target.role != "master":

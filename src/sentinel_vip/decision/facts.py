@@ -55,6 +55,10 @@ class SentinelAnswer(Record):
     runid: str | None = None
     about: tuple[str, int] | None = None  # the address SENTINEL MASTER describes
     fields: dict | None = None
+    # SENTINEL REPLICAS (read by notify only): ((address, run_id or None), ...); None when
+    # not read. The servers this Sentinel knows as the master's replicas, the old master
+    # included once a failover has moved away from it: the ones Sentinel itself converts.
+    replicas: tuple | None = None
 
     def flags(self) -> frozenset:
         if not self.fields:

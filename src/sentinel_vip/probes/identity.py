@@ -293,6 +293,21 @@ def probe_named(config, identity: Identity, host: str, port: int, deadline):
     return probe_redis(target, deadline)
 
 
+def on_this_host(identity: Identity, host: str, port: int, deadline) -> bool:
+    """Does ``host`` (an IP or a name) reach one of this host's own addresses? Loopback and
+    the VIP aside: every server of a single-host setup is on loopback, and the VIP is local
+    on whichever node holds it. False when the name does not resolve in time."""
+    from sentinel_vip.probes.resp import ProbeError, resolve
+
+    try:
+        resolved = resolve(host, port, deadline, host)
+    except (OSError, ProbeError):
+        return False
+    addresses = {normalise(str(info[4][0])) for info in resolved} - {None}
+    mine = {a for a in addresses if identity.usable_here(a) and not is_loopback(a)}
+    return bool(mine & identity._local())
+
+
 def vip_held(vip_address: str) -> bool | None:
     """Is the VIP on one of this host's interfaces? None when no VIP is configured."""
     if not vip_address:
@@ -312,6 +327,7 @@ __all__ = [
     "local_addresses",
     "netlink_addresses",
     "normalise",
+    "on_this_host",
     "probe_named",
     "proc_addresses",
     "vip_held",

@@ -114,6 +114,27 @@ def _master_fields(reply, label: str) -> tuple:
     return fields, about, runid.lower() or None
 
 
+# SENTINEL REPLICAS: at most this many replicas, and fields per replica, are read.
+MAX_REPLICAS = 256
+MAX_REPLICA_FIELDS = 200
+
+
+def _replicas(reply) -> tuple | None:
+    """((address, run_id or None), ...) from a SENTINEL REPLICAS reply; entries that are not
+    what they must be are left out; None when the reply is not a list (refused, too long)."""
+    if not isinstance(reply, list) or len(reply) > MAX_REPLICAS:
+        return None
+    found = []
+    for entry in reply:
+        if not isinstance(entry, list) or len(entry) % 2 or len(entry) > MAX_REPLICA_FIELDS:
+            continue
+        fields = dict(zip(entry[::2], entry[1::2]))
+        address = _address(fields.get("ip"), fields.get("port"))
+        if address is not None:
+            found.append((address, hex_id(fields.get("runid"))))
+    return tuple(found)
+
+
 def _sentinel_id(conn, reply, label: str) -> str:
     if _is_unknown_subcommand(reply):  # Sentinel 6.0 has no MYID: its run_id is as unique
         reply = run_id_of(conn.call("INFO", "server"))
@@ -124,16 +145,22 @@ def _sentinel_id(conn, reply, label: str) -> str:
     return reply
 
 
-def _ask(endpoint, master_name: str, deadline) -> SentinelAnswer:
-    """One Sentinel, one round trip: its id, the master's address and its SENTINEL MASTER."""
+def _ask(endpoint, master_name: str, deadline, replicas: bool = False) -> SentinelAnswer:
+    """One Sentinel, one round trip: its id, the master's address and its SENTINEL MASTER
+    (and, when ``replicas``, SENTINEL REPLICAS: the servers it would convert)."""
     label = endpoint.label()
+    known = None
     try:
         with connect(endpoint, deadline) as conn:
-            myid, named, state = conn.pipeline(
+            extra = (("SENTINEL", "REPLICAS", master_name),) if replicas else ()
+            myid, named, state, *listed = conn.pipeline(
                 ("SENTINEL", "MYID"),
                 ("SENTINEL", "get-master-addr-by-name", master_name),
                 ("SENTINEL", "MASTER", master_name),
+                *extra,
             )
+            if listed:
+                known = _replicas(listed[0])
             if _is_unknown_subcommand(named) or _is_unknown_subcommand(state):
                 named, state = conn.pipeline(  # a server that knows only the 'primary' names
                     ("SENTINEL", "get-primary-addr-by-name", master_name),
@@ -156,7 +183,7 @@ def _ask(endpoint, master_name: str, deadline) -> SentinelAnswer:
     # SENTINEL MASTER still describes the old master: a runid only counts for its address.
     return SentinelAnswer(
         label, True, master, None, None, sentinel_id,
-        runid if about == master else None, about, fields,
+        runid if about == master else None, about, fields, known,
     )  # fmt: skip
 
 
@@ -232,6 +259,7 @@ def ask_sentinels(
     deadline,
     enough: Enough | None = None,
     meanwhile: Callable[[], object] | None = None,
+    replicas: bool = False,
 ) -> tuple[SentinelAnswer, ...]:
     """Every Sentinel's id, ``get-master-addr-by-name`` and ``SENTINEL MASTER``, in the
     configured order (``SentinelAnswer``).
@@ -239,6 +267,7 @@ def ask_sentinels(
     ``enough(answers_so_far)`` (completed answers, configured order) may end the wait
     early; Sentinels not waited for are recorded as answered=False, error="not waited for".
     ``meanwhile()`` runs in the caller's thread while the Sentinels are being asked.
+    ``replicas``: read SENTINEL REPLICAS too (``SentinelAnswer.replicas``; notify only).
     """
 
     def missing(endpoint, error: str, kind: str | None) -> SentinelAnswer:
@@ -247,7 +276,7 @@ def ask_sentinels(
     return _gather(
         endpoints,
         deadline,
-        lambda endpoint: _ask(endpoint, master_name, deadline),
+        lambda endpoint: _ask(endpoint, master_name, deadline, replicas),
         missing,
         enough,
         meanwhile,

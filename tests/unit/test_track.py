@@ -39,6 +39,9 @@ def test_a_missing_state_dir_is_an_error_not_a_crash(tmp_path):
         assert not turn.fresh and turn.error is not None
 
 
+AGREED = {"agreed_boot": "B", "agreed_mono": 5.0}
+
+
 @pytest.mark.parametrize(
     ("data", "kept"),
     [
@@ -49,10 +52,12 @@ def test_a_missing_state_dir_is_an_error_not_a_crash(tmp_path):
         ({"agreed_boot": "B", "agreed_mono": 5.0}, {"agreed_boot", "agreed_mono"}),
         ({"agreed_boot": "other", "agreed_mono": 5.0}, set()),
         ({"agreed_boot": "B", "agreed_mono": 50.0}, set()),  # later than now: discarded
-        ({"agreed_run_id": "a" * 40}, {"agreed_run_id"}),
-        ({"agreed_run_id": "A" * 40}, set()),  # run_ids are lower-case hex
-        ({"agreed_run_id": "a" * 39}, set()),
-        ({"agreed_run_id": ["a" * 40]}, set()),
+        (AGREED | {"agreed_run_id": "a" * 40}, {*AGREED, "agreed_run_id"}),
+        ({"agreed_run_id": "a" * 40}, set()),  # only with an agreement of this boot
+        ({"agreed_boot": "other", "agreed_mono": 5.0, "agreed_run_id": "a" * 40}, set()),
+        (AGREED | {"agreed_run_id": "A" * 40}, set(AGREED)),  # run_ids are lower-case hex
+        (AGREED | {"agreed_run_id": "a" * 39}, set(AGREED)),
+        (AGREED | {"agreed_run_id": ["a" * 40]}, set(AGREED)),
     ],
 )
 def test_the_state_file_keeps_only_valid_fields(data, kept):

@@ -52,8 +52,11 @@ def validated(data: dict, now: float, mono: float, boot: str) -> dict:
         if 0 <= agreed_mono <= mono:
             out["agreed_boot"], out["agreed_mono"] = boot, agreed_mono
     run_id = data.get("agreed_run_id")
-    if isinstance(run_id, str) and len(run_id) == 40 and all(c in HEX for c in run_id):
-        out["agreed_run_id"] = run_id
+    # Only from an agreement of this boot: a state file copied from another node (a cloned
+    # VM, a shared directory) or kept over a reboot must not vouch for a restart.
+    if "agreed_boot" in out and isinstance(run_id, str) and len(run_id) == 40:
+        if all(c in HEX for c in run_id):
+            out["agreed_run_id"] = run_id
     warnings = data.get("warnings")
     if isinstance(warnings, list) and len(warnings) <= MAX_WARNINGS:
         if all(isinstance(w, str) and len(w) <= MAX_TEXT for w in warnings):

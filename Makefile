@@ -28,7 +28,7 @@ VERMIN_VENDOR_EXCLUDES := asyncio.timeout
 # Our own code marks a version-guarded import with `# novm` on that line instead; list a name
 # here only when a comment cannot do.
 VERMIN_SRC_EXCLUDES :=
-LINT_PATHS := src tests packaging
+LINT_PATHS := src tests packaging tools
 FLOOR_DIR := build/floor
 TEST_RESULTS := build/test-results
 UNIT_MARKERS := not integration and not e2e and not packaging and not hardening
@@ -51,11 +51,52 @@ export SOURCE_DATE_EPOCH
 # Tests use the pyz this make run built instead of building their own.
 export SENTINEL_VIP_PYZ := $(abspath $(PYZ))
 
-.PHONY: help venv pyz lint floor unit integration test clean distclean FORCE
+.PHONY: help venv pyz docs lint floor unit integration test clean distclean FORCE
+
+# Every target an admin or developer runs, from this file and the included ones.
+# tests/unit/test_makefile.py checks that each one listed here exists.
+define HELP
+Start here (on Debian 12, as root; no make needed for these two):
+  scripts/demo      install what is missing, build the .deb, demo a failover (~1 min)
+  scripts/test      install what is missing, then make test (every suite below; ~9 min)
+
+Build
+  pyz               dist/sentinel-vip.pyz, the program (reproducible zipapp)
+  deb | rpm         $(DEMO_DEB) | the .rpm in dist/ (nfpm)
+  packages          both of the above
+  native-deb | native-rpm   with debian/ and rpm/ -> dist/native/
+  install           lay the files out under DESTDIR (what every package format calls)
+  docs              regenerate the exit-code tables and the man page's SYNOPSIS/OPTIONS
+
+Run (root)
+  demo              bootstrap, build the .deb, install it, kill a master on 3 namespaced
+                    nodes, show the VIP follow, remove the package (KEEP=1 keeps it)
+  e2e-clean         remove namespaces and processes left by a crashed run
+
+Test
+  test              every suite: $(TEST_TARGETS)
+  lint | floor      ruff; vermin proves the Python 3.9 floor
+  unit | integration   fast tests | real redis-server/redis-sentinel on loopback
+  e2e               fault scenarios on a 3-node namespace cluster with keepalived (root)
+  hardening         fuzzing, hostile servers, least privilege, TLS/ACL, secrets audit
+  package-test      build every package, install and test them on this host (root)
+
+Measure (bench-failover needs root)
+  bench             every benchmark: bench-failover (classic vs sentinel-vip), bench-check,
+                    bench-check-scale (the check's cost); results in bench/results/
+
+Housekeeping
+  venv | clean | distclean | print-VAR
+endef
+export HELP
 
 help:
-	@echo "targets: venv pyz lint floor unit integration test clean distclean print-VAR"
-	@echo "test runs: $(TEST_TARGETS)"
+	@echo "$$HELP"
+
+# The exit-code tables (README, man page) and the man page's SYNOPSIS/OPTIONS come from
+# errors.py and cli.py; tests/unit/test_docs.py fails while they are stale.
+docs:
+	$(SYSTEM_PYTHON) tools/gen_docs.py
 
 venv: $(VENV_STAMP)
 

@@ -65,3 +65,14 @@ BENCH_TARGETS += bench-watch
 bench-watch: $(PYZ) $(PYTHON_DEP)
 	$(PYTHON) bench/watch_cost.py --pyz $(abspath $(PYZ)) \
 	  $(if $(BENCH_WATCH_BASELINE),--baseline $(BENCH_WATCH_BASELINE)) $(BENCH_WATCH_ARGS)
+
+# How soon the new master's check passes after Sentinel's switch (identity by run_id, probing
+# the named address while Sentinel has not read it), next to when the Sentinels learn its
+# run_id (what waiting for them would cost); loopback, no root. bench/identity_switch.py.
+BENCH_IDENTITY_ARGS ?=
+BENCH_TARGETS += bench-identity-switch
+
+.PHONY: bench-identity-switch
+
+bench-identity-switch: $(PYZ)
+	$(SYSTEM_PYTHON) bench/identity_switch.py --pyz $(abspath $(PYZ)) $(BENCH_IDENTITY_ARGS)

@@ -47,9 +47,14 @@ native-deb:
 	    rm -f ../sentinel-vip_$${v}_*.buildinfo ../sentinel-vip_$${v}_*.changes
 	dh_clean  # debian/sentinel-vip/, stamps: build leftovers in the source tree
 
+# brp-compress is a bash script with a #!/bin/sh line (`read -d ''`): Debian's dash runs it
+# and prints "read: Illegal option -d". Run it with bash, as Fedora's /bin/sh does.
+RPM_BRP_COMPRESS := --define "__brp_compress bash %{_rpmconfigdir}/brp-compress %{?_prefix}"
+
 native-rpm:
 	mkdir -p dist/native
 	rpmbuild -bb --define "_topdir $(abspath build/rpmbuild)" --define "sv_src $(CURDIR)" \
+	    $(RPM_BRP_COMPRESS) \
 	    --define "_rpmdir $(abspath dist/native)" \
 	    --define "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm" \
 	    rpm/sentinel-vip.spec

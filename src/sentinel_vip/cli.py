@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         _report(logger, "error", str(exc), code=int(exc.exit_code))
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        return 130
+        return int(ExitCode.INTERRUPTED)
     except Exception as exc:  # the last line of defence: never a traceback to keepalived
         detail = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
         _report(logger, "internal_error", f"{detail} (please report this bug)", code=70)
@@ -100,6 +100,36 @@ def _fast_parse(argv: list[str]):
 
 
 def _argparse(argv: list[str]):
+    args = build_parser().parse_args(argv)
+    if not args.command:
+        raise UsageError(f"no command given: choose one of {', '.join(COMMANDS)} (see --help)")
+    # notify gets its positional arguments; the admin commands get their parsed options.
+    return args.command, args.config, getattr(args, "args", args)
+
+
+def exit_codes_text(command: str | None = None) -> str:
+    """The exit codes for --help, from errors (the one source): one command's with their
+    names, or (None) every command's numbers in one line each."""
+    from sentinel_vip.errors import ANY_COMMAND, COMMAND_CODES
+
+    if command is not None:
+        codes = (*COMMAND_CODES.get(command, (ExitCode.OK,)), *ANY_COMMAND)
+        lines = [f"exit status (man 8 {PROG}, EXIT STATUS, says what each means):", " "]
+        for code in codes:
+            item = f" {int(code)} {code.name},"
+            if len(lines[-1]) + len(item) > 78:
+                lines.append(" ")
+            lines[-1] += item
+        return "\n".join(lines)[:-1]
+    lines = ["exit status (man 8 sentinel-vip, EXIT STATUS, says what each means):"]
+    for name, codes in COMMAND_CODES.items():
+        lines.append(f"  {name:8} {' '.join(str(int(c)) for c in codes)}")
+    lines.append(f"  {'any':8} {' '.join(str(int(c)) for c in ANY_COMMAND)}")
+    return "\n".join(lines)
+
+
+def build_parser():
+    """The argparse parser: --help, and the man page's SYNOPSIS and OPTIONS (make docs)."""
     import argparse
 
     from sentinel_vip.version import VERSION
@@ -108,38 +138,48 @@ def _argparse(argv: list[str]):
         def error(self, message):
             raise UsageError(f"{message} (see '{PROG} --help')")
 
+    raw = argparse.RawDescriptionHelpFormatter
+
+    def command(name: str, **kwargs):
+        return sub.add_parser(
+            name, help=COMMANDS[name], description=COMMANDS[name],
+            epilog=exit_codes_text(name), formatter_class=raw, **kwargs,
+        )  # fmt: skip
+
     parser = Parser(
         prog=PROG,
         description="Keep a keepalived floating IP on the master that Redis Sentinel elected.",
-        epilog="Config: --config, else $SENTINEL_VIP_CONFIG, else "
-        "/etc/sentinel-vip/sentinel-vip.toml. Exit codes: see sentinel-vip(8).",
+        epilog="config: --config, else $SENTINEL_VIP_CONFIG, else "
+        "/etc/sentinel-vip/sentinel-vip.toml\n"
+        f"{exit_codes_text()}\nmanual: man 8 {PROG}",
+        formatter_class=raw,
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {VERSION}")
     parser.add_argument("--config", metavar="PATH", help="config file to use")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("check", help=COMMANDS["check"], description=COMMANDS["check"])
-    notify = sub.add_parser(
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    command("check")
+    notify = command(
         "notify",
-        help=COMMANDS["notify"],
-        description=COMMANDS["notify"],
         usage=f"{PROG} notify {{INSTANCE|GROUP}} NAME STATE PRIORITY | "
         "{master|backup|fault|stop} [NAME]",
     )
-    notify.add_argument("args", nargs="*", help="as keepalived passes them")
-    sub.add_parser("watch", help=COMMANDS["watch"], description=COMMANDS["watch"])
+    notify.add_argument(
+        "args", nargs="*", metavar="ARG", help="what keepalived appends: TYPE NAME STATE PRIORITY"
+    )
+    command("watch")
     sub.add_parser("version", help="print the version")
-    status = sub.add_parser("status", help=COMMANDS["status"], description=COMMANDS["status"])
-    status.add_argument("--json", action="store_true", help="stable JSON (docs/admin.md)")
+    status = command("status")
+    status.add_argument(
+        "--json",
+        action="store_true",
+        help="a versioned JSON document (schema: /usr/share/doc/sentinel-vip/admin.md)",
+    )
     status.add_argument("--transitions", type=int, default=5, metavar="N",
                         help="show the last N transitions (default 5)")  # fmt: skip
-    sub.add_parser("doctor", help=COMMANDS["doctor"], description=COMMANDS["doctor"])
-    render = sub.add_parser("render", help=COMMANDS["render"], description=COMMANDS["render"])
+    command("doctor")
+    render = command("render")
     render.add_argument("--dry-run", action="store_true", help="show a diff, write nothing")
-    args = parser.parse_args(argv)
-    if not args.command:
-        raise UsageError(f"no command given: choose one of {', '.join(COMMANDS)} (see --help)")
-    # notify gets its positional arguments; the admin commands get their parsed options.
-    return args.command, args.config, getattr(args, "args", args)
+    return parser
 
 
 def _doctor(config_path: str | None) -> int:
@@ -192,26 +232,19 @@ def _run(command: str, config, logger, rest: list[str]) -> int:
 
 
 def _report(logger, event: str, message: str, code: int | None = None) -> None:
-    message = _printable(message)
+    from sentinel_vip.log import default_logger, escape_controls
+
+    # One line, whatever the message quotes (argv, config values, a peer's reply).
+    message = escape_controls(message)
     try:
         sys.stderr.write(f"{PROG}: {message}\n")
     except (OSError, ValueError):
         pass
-    from sentinel_vip.log import default_logger
-
     target = logger or default_logger()
     try:
         target.write("err", _event_line(event, message, code))
     except Exception:  # noqa: S110 - reporting must never raise
         pass
-
-
-def _printable(text: str) -> str:
-    """One line, whatever the message quotes (argv, config values): control characters and
-    undecodable argv bytes are shown escaped, so nothing can forge a second syslog line."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _event_line(event: str, message: str, code: int | None) -> str:

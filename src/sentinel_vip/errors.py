@@ -2,6 +2,10 @@
 
 Every failure the program can meet maps to exactly one ExitCode; ``cli`` is the single place
 that turns an exception into a code, so keepalived never sees a traceback.
+
+This module is also the one source of the exit-code documentation: ``MEANINGS`` and
+``COMMAND_CODES`` feed ``--help`` (cli) and, through ``tools/gen_docs.py`` (``make docs``),
+the tables in the man page and the README.
 """
 
 
@@ -42,6 +46,7 @@ class ExitCode(int, metaclass=_ExitCodes):
     PROBLEMS_FOUND = 13  # doctor: at least one item failed
     NOT_GENERATED = 14  # render: a target file exists that render did not write
     INTERNAL = 70
+    INTERRUPTED = 130  # Ctrl-C (SIGINT) of a command run by hand
     TERMINATED = 143
 
     def __repr__(self) -> str:
@@ -66,6 +71,45 @@ def _make_members(cls) -> None:
 
 
 _make_members(ExitCode)
+
+# What each code means, one line each (the tables are generated from this; keep it short).
+MEANINGS = {
+    "OK": "the local Redis is master and a Sentinel majority names this server (its run_id)",
+    "NOT_MASTER": "the local Redis answers but is not `role:master`",
+    "USAGE": "bad command line (including keepalived's notify arguments)",
+    "CONFIG": "config missing, unreadable or invalid",
+    "REDIS_UNREACHABLE": "the local Redis refused, timed out, hung, or returned garbage",
+    "REDIS_AUTH": "the local Redis rejected our credentials, or the ACL denies a command",
+    "TLS": "TLS handshake or certificate verification with the local Redis failed",
+    "OTHER_MASTER": "a Sentinel majority names another server",
+    "NO_MAJORITY": "fewer than the required Sentinels answered (after the grace)",
+    "NO_AGREEMENT": "Sentinels answered but disagree: no majority names this node",
+    "IDENTITY": "Sentinels name an address that identifies no node (loopback, the VIP), or"
+    " this server at an address node.addresses does not describe",
+    "DEADLINE": "the run's total deadline (`check.deadline`) passed",
+    "PERMISSION": "reserved: no command exits with it (an unwritable state file is logged)",
+    "PROBLEMS_FOUND": "doctor found at least one FAIL (an invalid config included)",
+    "NOT_GENERATED": "render refuses to replace a file it did not write (nothing written)",
+    "INTERNAL": "a bug: logged with its type, never a traceback (please report it)",
+    "INTERRUPTED": "interrupted by Ctrl-C",
+    "TERMINATED": "SIGTERM, e.g. keepalived's script timeout (check first writes 0 to the"
+    " track file; watch stops with 0)",
+}
+
+# The codes each command exits with, besides ANY_COMMAND's. check's are keepalived's verdict.
+COMMAND_CODES = {
+    "check": (
+        ExitCode.OK, ExitCode.NOT_MASTER, ExitCode.CONFIG, ExitCode.REDIS_UNREACHABLE,
+        ExitCode.REDIS_AUTH, ExitCode.TLS, ExitCode.OTHER_MASTER, ExitCode.NO_MAJORITY,
+        ExitCode.NO_AGREEMENT, ExitCode.IDENTITY, ExitCode.DEADLINE,
+    ),
+    "notify": (ExitCode.OK, ExitCode.CONFIG),
+    "watch": (ExitCode.OK, ExitCode.CONFIG),
+    "status": (ExitCode.OK, ExitCode.CONFIG),
+    "doctor": (ExitCode.OK, ExitCode.PROBLEMS_FOUND),
+    "render": (ExitCode.OK, ExitCode.CONFIG, ExitCode.NOT_GENERATED),
+}  # fmt: skip
+ANY_COMMAND = (ExitCode.USAGE, ExitCode.INTERNAL, ExitCode.INTERRUPTED, ExitCode.TERMINATED)
 
 
 class SentinelVipError(Exception):

@@ -21,10 +21,31 @@ LEVELS = {"err": 3, "warning": 4, "notice": 5, "info": 6, "debug": 7}
 IDENT = "sentinel-vip"
 
 
+_NAMED_CONTROLS = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every unprintable character (newline, ESC, bidi overrides) written as
+    \\n, \\xNN or \\uNNNN: text from a peer or from a file another user can write must not
+    start a forged log line or drive the terminal of an admin running status or doctor."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escaped(c) for c in text)
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    if char in _NAMED_CONTROLS:
+        return _NAMED_CONTROLS[char]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def fmt_value(value) -> str:
+    """A value as ``key=value`` shows it: quoted when it holds a space, quote, '=' or
+    backslash (or nothing), with non-printable characters escaped."""
     text = str(value)
-    if text == "" or any(c in text for c in ' "=\t'):
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if text == "" or not text.isprintable() or any(c in text for c in ' "=\\'):
+        return '"' + escape_controls(text.replace("\\", "\\\\").replace('"', '\\"')) + '"'
     return text
 
 
@@ -65,6 +86,7 @@ class Logger:
         return line
 
     def write(self, level: str, line: str) -> None:
+        line = escape_controls(line)  # one line, whatever it quotes
         if self._stderr:
             try:
                 sys.stderr.write(f"sentinel-vip: {line}\n")

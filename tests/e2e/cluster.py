@@ -56,10 +56,12 @@ class Node:
     ip: str
     dir: str
     procs: dict = field(default_factory=dict)  # "redis" | "sentinel" | "keepalived" -> Popen
+    host: str = ""  # the node's hostname when the Sentinels announce hostnames
 
     @property
     def redis_addr(self) -> str:
-        return f"{self.ip}:{REDIS_PORT}"
+        """The master address as Sentinel names this node: its hostname or its IP."""
+        return f"{self.host or self.ip}:{REDIS_PORT}"
 
 
 _LIVE: list = []
@@ -121,9 +123,19 @@ def cleanup_stale(prefix: Optional[str] = None, base_dir: str = BASE_DIR) -> lis
             ns = f"{name}-{suffix}"
             if ns in netns.namespaces():
                 netns.delete_namespace(ns)
+            shutil.rmtree(os.path.join("/etc/netns", ns), ignore_errors=True)  # hostnames
         shutil.rmtree(os.path.join(base_dir, name), ignore_errors=True)
         removed.append(name)
+    remove_if_empty(base_dir)
     return removed
+
+
+def remove_if_empty(path: str) -> None:
+    """rmdir: succeeds only on an empty directory, so another run's cluster stays."""
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
 
 
 def _read_owner(path: str) -> Optional[int]:
@@ -163,7 +175,12 @@ class Cluster:
         master_name: str = "mymaster",
         base_dir: str = BASE_DIR,
         vrid: int = 100,
+        hostnames: bool = False,
     ) -> None:
+        """``hostnames``: every node has a name, resolvable in every namespace through
+        ``/etc/netns/<ns>/hosts`` (``ip netns exec`` mounts it over /etc/hosts); Redis
+        replicates and announces by name and the Sentinels resolve and announce hostnames
+        (``resolve-hostnames yes``, ``announce-hostnames yes``, Redis 6.2+)."""
         self.profile = profile
         self.prefix = prefix
         self.subnet = subnet
@@ -182,6 +199,11 @@ class Cluster:
             name: Node(name, f"{prefix}-{name}", f"{subnet}.{11 + i}", os.path.join(self.dir, name))
             for i, name in enumerate(NODE_NAMES)
         }
+        self.hostnames = hostnames
+        if hostnames:
+            for node in self.nodes.values():
+                node.host = f"redis-{node.name}.{prefix}.internal"
+        self._hosts_files: list = []  # /etc/netns/<ns>/ directories we created
         self.events: list = []  # (monotonic time, "what") for every fault injected
         self.keep_dir = bool(os.environ.get("SVIP_E2E_KEEP"))  # keep logs of passing runs too
         self._started = False
@@ -253,12 +275,16 @@ class Cluster:
         for ns in [*(n.ns for n in self.nodes.values()), self.client_ns, self.bridge_ns]:
             if ns in netns.namespaces():
                 netns.delete_namespace(ns)
+        for directory in self._hosts_files:
+            shutil.rmtree(directory, ignore_errors=True)
+        self._hosts_files.clear()
         if self.keep_dir:
             kept = f"{self.dir}-failed-{int(time.time())}"
             os.rename(self.dir, kept)
             sys.stderr.write(f"e2e cluster logs kept in {kept}\n")
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+            remove_if_empty(self.base_dir)  # leave nothing under /run after a passing run
         if self in _LIVE:
             _LIVE.remove(self)
 
@@ -272,6 +298,21 @@ class Cluster:
             netns.connect(self.bridge_ns, node.name, node.ns, "eth0", f"{node.ip}/24")
         netns.add_namespace(self.client_ns)
         netns.connect(self.bridge_ns, "client", self.client_ns, "eth0", f"{self.client_ip}/24")
+        if self.hostnames:
+            self._write_hosts_files()
+
+    def _write_hosts_files(self) -> None:
+        """Every node's name, in every namespace's own /etc/hosts (``ip netns exec NS``
+        bind-mounts /etc/netns/NS/hosts over /etc/hosts for what it starts)."""
+        lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback"]
+        lines += [f"{n.ip} {n.host}" for n in self.nodes.values()]
+        for ns in [*(n.ns for n in self.nodes.values()), self.client_ns]:
+            directory = os.path.join("/etc/netns", ns)
+            if os.path.exists(directory):
+                raise ClusterError(f"{directory} exists: another cluster uses prefix {ns}")
+            os.makedirs(directory, mode=0o755)
+            self._hosts_files.append(directory)
+            _write(os.path.join(directory, "hosts"), "\n".join(lines) + "\n", 0o644)
 
     def context(self, node: Node) -> NodeContext:
         return NodeContext(
@@ -286,10 +327,13 @@ class Cluster:
             master_name=self.master_name,
             redis_port=REDIS_PORT,
             redis_password_file=os.path.join(node.dir, "redis.pass"),
-            sentinel_addresses=tuple(f"{n.ip}:{SENTINEL_PORT}" for n in self.nodes.values()),
+            sentinel_addresses=tuple(
+                f"{n.host or n.ip}:{SENTINEL_PORT}" for n in self.nodes.values()
+            ),
             sentinel_password_file=os.path.join(node.dir, "sentinel.pass"),
             syslog_socket=os.path.join(node.dir, "log.sock"),
             peers=tuple(n.ip for n in self.nodes.values() if n is not node),
+            host=node.host,
         )
 
     def _write_node_files(self, node: Node) -> None:
@@ -310,12 +354,12 @@ class Cluster:
             "appendonly no",
             f"requirepass {self.redis_password}",
             f"masterauth {self.redis_password}",
-            f"replica-announce-ip {node.ip}",
+            f"replica-announce-ip {node.host or node.ip}",
         ]
         if self.min_replicas:
             redis_conf += ["min-replicas-to-write 1", "min-replicas-max-lag 5"]
         if node is not primary:
-            redis_conf.append(f"replicaof {primary.ip} {REDIS_PORT}")
+            redis_conf.append(f"replicaof {primary.host or primary.ip} {REDIS_PORT}")
         _write(f"{node.dir}/redis.conf", "\n".join(redis_conf) + "\n", 0o600)
         m = self.master_name
         sentinel_conf = [
@@ -328,9 +372,10 @@ class Cluster:
             f"dir {node.dir}",
             f"requirepass {self.sentinel_password}",
             f"sentinel sentinel-pass {self.sentinel_password}",
-            f"sentinel announce-ip {node.ip}",
-            "sentinel resolve-hostnames no",
-            f"sentinel monitor {m} {primary.ip} {REDIS_PORT} 2",
+            f"sentinel announce-ip {node.host or node.ip}",
+            f"sentinel resolve-hostnames {'yes' if self.hostnames else 'no'}",
+            f"sentinel announce-hostnames {'yes' if self.hostnames else 'no'}",
+            f"sentinel monitor {m} {primary.host or primary.ip} {REDIS_PORT} 2",
             f"sentinel auth-pass {m} {self.redis_password}",
             f"sentinel down-after-milliseconds {m} {self.down_after_ms}",
             f"sentinel failover-timeout {m} {self.failover_timeout_ms}",
@@ -513,7 +558,7 @@ class Cluster:
 
     def node_by_addr(self, addr: Optional[str]) -> Optional[str]:
         for node in self.nodes.values():
-            if addr in (node.redis_addr, node.ip):
+            if addr in (node.redis_addr, node.ip, node.host or node.ip):
                 return node.name
         return None
 

@@ -1,20 +1,29 @@
 # End-to-end targets, included by the Makefile (`-include tests/e2e/e2e.mk`).
 #
 #   make e2e    every scenario on a three-node namespace cluster (root; fails without it)
-#   make demo   build and install the .deb, start a cluster with sentinel-vip, kill the
-#               master, print the timeline and the notify history, tear down (root)
+#   make demo   bootstrap what is missing, build the .deb, install it, start a cluster with
+#               sentinel-vip, kill the master, print the timeline and the notify history,
+#               tear down, remove the package again (root; KEEP=1 keeps it installed)
 #   make e2e-clean   remove namespaces/processes left by a crashed run
 
 E2E_TOOLS := ip keepalived redis-server redis-sentinel redis-cli
-E2E_DEB = $(firstword $(wildcard dist/sentinel-vip_$(VERSION)*_all.deb))
+# The .deb `make deb` writes: nfpm names it NAME_VERSION-RELEASE_ARCH.deb (release: nfpm.yaml).
+# A fixed name, not a wildcard: a wildcard is expanded before `make deb` has made the file,
+# and would pick up whatever older build lies in dist/.
+DEB_RELEASE := $(shell sed -n 's/^release: *"*\([^"]*\)"*$$/\1/p' packaging/nfpm.yaml)
+DEMO_DEB := dist/sentinel-vip_$(VERSION)-$(DEB_RELEASE)_all.deb
+# scripts/demo has bootstrapped already and sets this to `:`.
+DEMO_BOOTSTRAP ?= scripts/bootstrap --demo
 
-.PHONY: e2e demo e2e-clean e2e-preflight
+.PHONY: e2e demo e2e-clean e2e-preflight e2e-root
+
+e2e-root:
+	@if [ "$$(id -u)" -ne 0 ]; then \
+	    echo "error: make $(MAKECMDGOALS) needs root (network namespaces, keepalived): run it as root" >&2; \
+	    exit 1; fi
 
 # A skipped e2e run must never count as a pass: refuse instead of letting pytest skip.
-e2e-preflight:
-	@if [ "$$(id -u)" -ne 0 ]; then \
-	    echo "error: make e2e/demo needs root (network namespaces, keepalived): run it as root" >&2; \
-	    exit 1; fi
+e2e-preflight: e2e-root
 	@for t in $(E2E_TOOLS); do command -v $$t >/dev/null || { \
 	    echo "error: $$t not found: run scripts/bootstrap" >&2; exit 1; }; done
 
@@ -24,10 +33,11 @@ e2e-preflight:
 e2e: e2e-preflight $(PYZ) $(PYTHON_DEP)
 	$(call run_pytest,e2e,-m e2e tests/e2e)
 
-demo: e2e-preflight
-	scripts/bootstrap
-	$(MAKE) deb
-	$(SYSTEM_PYTHON) tools/demo --install-deb "$(E2E_DEB)"
+# In this order: install the tools, build the package, then demo the package just built.
+demo: e2e-root
+	@$(DEMO_BOOTSTRAP)
+	$(MAKE) --no-print-directory deb
+	$(SYSTEM_PYTHON) tools/demo --install-deb $(DEMO_DEB)$(if $(KEEP), --keep)
 
 e2e-clean: e2e-preflight
 	$(SYSTEM_PYTHON) tools/cluster clean

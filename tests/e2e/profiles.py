@@ -54,6 +54,7 @@ class NodeContext:
     sentinel_password_file: str
     syslog_socket: str
     peers: tuple[str, ...] = field(default_factory=tuple)
+    host: str = ""  # the node's hostname when the Sentinels announce hostnames
 
 
 def ensure_script_user(user: str = SCRIPT_USER) -> None:
@@ -234,7 +235,8 @@ class SentinelVipProfile:
                 "password_file": ctx.sentinel_password_file,
                 "config_files": [p["sentinel_conf"]],
             },
-            "node": {"addresses": [ctx.ip]},
+            # How Sentinel names this node: its hostname when Sentinels announce hostnames.
+            "node": {"addresses": [ctx.host or ctx.ip]},
             "vip": {"address": ctx.vip, "interface": ctx.interface, "prefix": ctx.prefix_len},
             # What doctor reads and render writes: this node's real files.
             "keepalived": {

@@ -40,7 +40,7 @@ def test_classic_kill9_master(make_cluster, report_timeline):
         new = sampler.wait_until(_vip_followed(cluster, "n1"), budget, "VIP on the new master")
         sampler.wait_for_writes(10, 20)
     timeline = sampler.timeline(killed_at, "n1")
-    report_timeline("classic: kill -9 master redis-server", timeline.figures())
+    report_timeline("kill -9 master redis-server", timeline.figures(), setup="classic")
 
     assert timeline.new == new and new in ("n2", "n3")
     assert timeline.sentinel_switch is not None, "no Sentinel majority named a new master"

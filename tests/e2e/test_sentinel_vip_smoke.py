@@ -32,6 +32,6 @@ def test_sentinel_vip_kill9_master(make_cluster, report_timeline, installed_pyz)
         new = sampler.wait_until(followed, 60, "VIP on the new master")
         sampler.wait_for_writes(10, 20)
     timeline = sampler.timeline(killed_at, "n1")
-    report_timeline("sentinel-vip: kill -9 master redis-server", timeline.figures())
+    report_timeline("kill -9 master redis-server", timeline.figures())
     assert timeline.new == new
     assert timeline.vip_on_new is not None and timeline.first_ack_new is not None

@@ -3,17 +3,20 @@
 ``local_redis``  one real standalone redis-server per module (the node's local Redis, master)
 ``syslog``       a datagram socket standing in for /dev/log, one per test
 ``workdir``      a fresh directory per test that the keepalived_script user can enter
+``script_user``  the keepalived_script user (created if missing; needs root and setpriv)
 """
 
 from __future__ import annotations
 
 import os
+import pwd
 import secrets
 import shutil
+import subprocess
 import tempfile
 
 import pytest
-from harden import FUZZ_COUNTS, ServerProc
+from harden import FUZZ_COUNTS, SCRIPT_USER, ServerProc
 from servers import SyslogListener
 
 
@@ -55,3 +58,17 @@ def local_redis():
     finally:
         server.stop()
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def script_user():
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create and switch to keepalived_script")
+    if not shutil.which("setpriv"):
+        pytest.skip("setpriv (util-linux) not installed")
+    try:
+        pwd.getpwnam(SCRIPT_USER)
+    except KeyError:
+        subprocess.run(["useradd", "-r", "-s", "/usr/sbin/nologin", "-M", SCRIPT_USER],
+                       check=True)  # fmt: skip
+    return SCRIPT_USER

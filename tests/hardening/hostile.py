@@ -186,8 +186,17 @@ def drip(payload: bytes, every: float = 0.2):
     return after_auth(then)
 
 
-def sentinel(ip: str, port: int, flags: str = "master", master_reply: Optional[bytes] = None):
-    """A well-behaved Sentinel naming ``ip:port``; ``master_reply`` overrides SENTINEL MASTER."""
+def sentinel(
+    ip: str,
+    port: int,
+    flags: str = "master",
+    master_reply: Optional[bytes] = None,
+    runid: str = "",
+    myid: Optional[str] = None,
+):
+    """A well-behaved Sentinel naming ``ip:port``; ``master_reply`` overrides SENTINEL MASTER,
+    ``runid`` is the master's run_id it reports ("" = not read yet), ``myid`` its own id (by
+    default one per server, from its port). Pipelined commands are answered in order."""
 
     def behaviour(conn, server):
         buf = bytearray()
@@ -201,6 +210,8 @@ def sentinel(ip: str, port: int, flags: str = "master", master_reply: Optional[b
                 conn.sendall(b"+OK\r\n")
             elif cmd[0].upper() == "PING":
                 conn.sendall(b"+PONG\r\n")
+            elif word == "SENTINEL MYID":
+                conn.sendall(bulk(myid if myid is not None else f"{server.port:040x}"))
             elif word in ("SENTINEL GET-MASTER-ADDR-BY-NAME", "SENTINEL GET-PRIMARY-ADDR-BY-NAME"):
                 conn.sendall(array(ip, str(port)))
             elif word in ("SENTINEL MASTER", "SENTINEL PRIMARY"):
@@ -209,13 +220,63 @@ def sentinel(ip: str, port: int, flags: str = "master", master_reply: Optional[b
                     if not master_reply:
                         server.hold(conn)
                     return
-                fields = ["name", cmd[2], "ip", ip, "port", str(port), "flags", flags,
-                          "failover-state", "none", "quorum", "2"]  # fmt: skip
+                fields = ["name", cmd[2], "ip", ip, "port", str(port), "runid", runid,
+                          "flags", flags, "failover-state", "none", "quorum", "2"]  # fmt: skip
                 conn.sendall(array(*fields))
             else:
                 conn.sendall(b"-ERR unknown command\r\n")
 
     return behaviour
+
+
+def relay(port: int, gate: threading.Event, limit: float = 10.0):
+    """Forward to the real server on 127.0.0.1:``port``, holding the client's first bytes
+    until ``gate`` is set (at most ``limit`` s): an honest Sentinel on a slower link, so a
+    test can make another answer arrive first without a sleep."""
+
+    def pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def behaviour(conn, server):
+        upstream = socket.create_connection(("127.0.0.1", port), timeout=limit)
+        upstream.settimeout(None)
+        try:
+            first = conn.recv(65536)
+            gate.wait(limit)
+            upstream.sendall(first)
+            back = threading.Thread(target=pump, args=(upstream, conn), daemon=True)
+            back.start()
+            pump(conn, upstream)
+            back.join(limit)
+        finally:
+            upstream.close()
+
+    return behaviour
+
+
+def after(behaviour, done: threading.Event):
+    """``behaviour``, then ``done.set()`` once the client has hung up (it has the answer)."""
+
+    def wrapped(conn, server):
+        try:
+            behaviour(conn, server)
+        finally:
+            done.set()
+
+    return wrapped
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str):

@@ -7,12 +7,9 @@ from __future__ import annotations
 import os
 import pwd
 import secrets
-import shutil
-import subprocess
 
 import pytest
 from harden import (
-    SCRIPT_USER,
     ServerProc,
     assert_clean_failure,
     base_table,
@@ -27,9 +24,11 @@ from harden import (
 from sentinel_vip.errors import ExitCode
 
 # The documented minimal ACLs (docs/security.md). AUTH and HELLO need no permission.
-CHECK_ACL = "+role"
+CHECK_ACL = "+role +info"
 NOTIFY_ACL = "+multi +exec +replicaof +config|rewrite +client|kill +client|unpause"
-SENTINEL_ACL = "+sentinel|get-master-addr-by-name +sentinel|master"
+SENTINEL_ACL = (
+    "+sentinel|myid +sentinel|get-master-addr-by-name +sentinel|master +sentinel|replicas"
+)
 
 
 def acl_user(name: str, password: str, commands: str) -> str:
@@ -46,8 +45,13 @@ class AclNode:
         self.redis_pw = "svip-redis-" + secrets.token_hex(6)
         self.sentinel_pw = "svip-sentinel-" + secrets.token_hex(6)
         admin_user = f'requirepass "{self.admin}"'
-        self.a = ServerProc(os.path.join(root, "a"), [admin_user, f'masterauth "{self.admin}"'],
-                            admin_password=self.admin)  # fmt: skip
+        # The same sentinel-vip user on A: notify checks a demotion's target with it.
+        self.a = ServerProc(
+            os.path.join(root, "a"),
+            [admin_user, f'masterauth "{self.admin}"',
+             acl_user("sentinel-vip", self.redis_pw, redis_commands)],
+            admin_password=self.admin,
+        )  # fmt: skip
         self.b = ServerProc(
             os.path.join(root, "b"),
             [admin_user, f'masterauth "{self.admin}"',
@@ -70,6 +74,18 @@ class AclNode:
     def stop(self) -> None:
         for server in (self.s, self.b, self.a):
             server.stop()
+
+    def rogue_replica(self) -> None:
+        """B replicates from A until Sentinel knows it as A's replica, then is promoted by
+        hand: a master Sentinel would convert back (and notify may, sooner)."""
+        self.b.call("REPLICAOF", "127.0.0.1", str(self.a.port))
+
+        def known() -> bool:
+            listed = self.s.call("SENTINEL", "REPLICAS", "mymaster")
+            return any(str(self.b.port) in entry for entry in listed)
+
+        wait_for(known, 30, "Sentinel to list B as A's replica")
+        self.b.call("REPLICAOF", "NO", "ONE")
 
     def config(self, user=None, **sections) -> str:
         table = base_table(self.root, self.b.port, [f"127.0.0.1:{self.s.port}"])
@@ -106,7 +122,7 @@ def acl_node(workdir):
             node.stop()
 
 
-def test_check_needs_only_role(runnable_pyz, acl_node):
+def test_check_needs_only_role_and_info(runnable_pyz, acl_node):
     node = acl_node(CHECK_ACL)
     run = run_pyz(runnable_pyz, node.config(), "check")
     # Sentinel names A, not B: the verdict proves both ACL users could do their part.
@@ -117,8 +133,8 @@ def test_check_needs_only_role(runnable_pyz, acl_node):
 
 
 def test_check_passes_with_the_minimal_acl(runnable_pyz, acl_node):
-    """Point Sentinel at B itself: the check passes with nothing but +role and the two
-    SENTINEL subcommands."""
+    """Point Sentinel at B itself: the check passes with nothing but +role +info and the
+    three SENTINEL subcommands."""
     node = acl_node(CHECK_ACL)
     node.s.call("SENTINEL", "REMOVE", "mymaster")
     node.s.call("SENTINEL", "MONITOR", "mymaster", "127.0.0.1", str(node.b.port), "1")
@@ -134,6 +150,25 @@ def test_check_without_role_is_redis_auth(runnable_pyz, acl_node):
     assert "NOPERM" in run.stdout or "permission" in run.stdout.lower(), run
 
 
+def test_check_without_info_is_redis_auth_and_says_what_to_grant(runnable_pyz, acl_node):
+    node = acl_node("+role")
+    run = run_pyz(runnable_pyz, node.config(), "check")
+    assert_clean_failure(run, ExitCode.REDIS_AUTH)
+    assert "grant +info" in run.stdout, run
+
+
+@pytest.mark.parametrize(
+    "commands",
+    ["+sentinel|get-master-addr-by-name +sentinel|master", "+sentinel|myid +sentinel|master"],
+    ids=["without myid", "without get-master-addr-by-name"],
+)
+def test_sentinel_user_missing_a_subcommand_is_no_majority(runnable_pyz, acl_node, commands):
+    node = acl_node(sentinel_commands=commands)
+    run = run_pyz(runnable_pyz, node.config(), "check")
+    assert_clean_failure(run, ExitCode.NO_MAJORITY)
+    assert "(auth=1)" in run.stdout, run
+
+
 def test_sentinel_user_without_get_master_addr_is_no_majority(runnable_pyz, acl_node, syslog):
     node = acl_node(sentinel_commands="+sentinel|master")
     config = node.config(log={"syslog": True, "syslog_socket": syslog.path})
@@ -146,6 +181,7 @@ def test_sentinel_user_without_get_master_addr_is_no_majority(runnable_pyz, acl_
 
 def test_notify_demotes_with_the_minimal_acl(runnable_pyz, acl_node):
     node = acl_node()
+    node.rogue_replica()
     run = run_pyz(runnable_pyz, node.config(), "notify", "INSTANCE", "VI_1", "BACKUP", "100")
     assert run.returncode == ExitCode.OK, run
     record = history_records(os.path.join(node.root, "state", "history.jsonl"))[-1]
@@ -154,8 +190,19 @@ def test_notify_demotes_with_the_minimal_acl(runnable_pyz, acl_node):
     assert role[0] == "slave" and role[2] == node.a.port, role
 
 
+def test_notify_without_sentinel_replicas_never_demotes_and_says_why(runnable_pyz, acl_node):
+    node = acl_node(sentinel_commands=SENTINEL_ACL.replace(" +sentinel|replicas", ""))
+    node.rogue_replica()
+    run = run_pyz(runnable_pyz, node.config(), "notify", "INSTANCE", "VI_1", "BACKUP", "100")
+    assert run.returncode == ExitCode.OK, run
+    record = history_records(os.path.join(node.root, "state", "history.jsonl"))[-1]
+    assert record["action"] == "none" and "+sentinel|replicas" in record["reason"], record
+    assert node.b.call("ROLE")[0] == "master"
+
+
 def test_notify_without_replicaof_fails_the_demotion_cleanly(runnable_pyz, acl_node):
     node = acl_node(f"{CHECK_ACL} +multi +exec +config|rewrite +client|kill")
+    node.rogue_replica()
     run = run_pyz(runnable_pyz, node.config(), "notify", "INSTANCE", "VI_1", "BACKUP", "100")
     assert run.returncode == ExitCode.OK, run
     record = history_records(os.path.join(node.root, "state", "history.jsonl"))[-1]
@@ -166,22 +213,9 @@ def test_notify_without_replicaof_fails_the_demotion_cleanly(runnable_pyz, acl_n
 # -- as keepalived_script ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def script_user():
-    if os.geteuid() != 0:
-        pytest.skip("needs root to create and switch to keepalived_script")
-    if not shutil.which("setpriv"):
-        pytest.skip("setpriv (util-linux) not installed")
-    try:
-        pwd.getpwnam(SCRIPT_USER)
-    except KeyError:
-        subprocess.run(["useradd", "-r", "-s", "/usr/sbin/nologin", "-M", SCRIPT_USER],
-                       check=True)  # fmt: skip
-    return SCRIPT_USER
-
-
 def test_check_and_notify_run_as_keepalived_script(runnable_pyz, acl_node, script_user):
     node = acl_node()
+    node.rogue_replica()
     config = node.config(user=script_user)
     state = os.path.join(node.root, "state")
     run = run_pyz(runnable_pyz, config, "check", user=script_user)

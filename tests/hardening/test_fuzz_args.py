@@ -90,7 +90,18 @@ def test_fuzzed_command_lines_in_process(box, data):
         assert "notify" in argv or "version" in argv or "--version" in argv, argv
     if code == ExitCode.USAGE:
         assert err.strip(), argv
-    assert code in (ExitCode.OK, ExitCode.USAGE, ExitCode.REDIS_UNREACHABLE), (argv, code, err)
+    allowed = {ExitCode.OK, ExitCode.USAGE, ExitCode.REDIS_UNREACHABLE}
+    if _names_another_config(argv, box.config):
+        allowed.add(ExitCode.CONFIG)  # e.g. `--config X --config check check`: no file "check"
+    assert code in allowed, (argv, code, err)
+
+
+def _names_another_config(argv: list, config: str) -> bool:
+    """A --config other than the sandbox's is given after the first one (the last one wins,
+    as argparse has it), so the run may rightly fail to find that file."""
+    values = [b for a, b in zip(argv, argv[1:]) if a == "--config"]
+    values += [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
+    return any(value != config for value in values)
 
 
 def test_notify_records_only_complete_lines_when_valid(box):
@@ -100,7 +111,14 @@ def test_notify_records_only_complete_lines_when_valid(box):
         box.check_invariants(code, out, err, {ExitCode.OK})
     records = history_records(box.history)
     assert len(records) <= 22  # history_max_lines=20, trimmed with 10% slack
-    assert [r["to"] for r in records[-5:]] == ["BACKUP", "BACKUP", "FAULT", "MASTER", "STOP"]
+    assert [r["to"] for r in records[-3:]] == ["FAULT", "MASTER", "STOP"]
+    # A repeated state (keepalived restarted, or the same instance notified twice) is not a
+    # transition: never recorded as BACKUP->BACKUP (issue 11).
+    last: dict = {}
+    for record in records:
+        assert last.get(record["instance"]) != record["to"], records
+        if not record.get("superseded"):
+            last[record["instance"]] = record["to"]
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,17 @@ from harden import (
     write_config,
     write_private,
 )
-from hostile import FakeServer, array, drip, huge_reply, sends, sentinel, silent
+from hostile import (
+    FakeServer,
+    array,
+    drip,
+    huge_reply,
+    read_command,
+    sends,
+    sentinel,
+    silent,
+    wait_until,
+)
 
 from sentinel_vip.errors import ExitCode
 
@@ -264,3 +274,50 @@ def test_hung_sentinels_do_not_stall_notify_past_its_deadline(runnable_pyz, node
     assert all(fake.wait_accepted(0) for fake in fakes), "every Sentinel was asked"
     still_master(local_redis)
     assert "no sentinel majority" in history_records(node.history)[-1]["reason"]
+
+
+# -- issue 10, case 4: peer text reaches logs and terminals escaped ---------------------------
+
+FORGED = "\n<30>Dec  1 00:00:00 sentinel-vip[1]: event=check verdict=ok code=0\x1b[2J\x07\u2028"
+
+
+def evil_errors(conn, server):
+    """Every command answered with an error whose text carries control characters."""
+    buf = bytearray()
+    while True:
+        cmd = read_command(conn, buf)
+        if cmd is None:
+            return
+        server.commands.append(cmd)
+        conn.sendall(f"-ERR evil{FORGED}\r\n".encode())
+
+
+def assert_one_clean_line_each(lines, where):
+    for line in lines:
+        body = line.split(": ", 1)[-1]  # after syslog's <pri>stamp ident[pid]:
+        assert body.isprintable(), f"{where}: raw control character in {line!r}"
+        assert "\x1b" not in line and "\n" not in line, f"{where}: {line!r}"
+
+
+def test_control_characters_from_sentinels_are_never_printed_raw(
+    runnable_pyz, node, local_redis, syslog
+):
+    """Before: a Sentinel naming '10.0.0.9\\n<30>... event=check verdict=ok ...\\x1b[2J' put a
+    forged syslog line and terminal escape codes into check's syslog message, its stdout
+    and status output. Now such a host is a protocol error, and every peer text (error
+    replies included) is shown escaped in logs, stdout, status and doctor."""
+    named = sentinel(f"10.0.0.9{FORGED}", 6379, myid=f"{'a' * 39}\x1b")
+    hostile_host = sentinel(f"10.0.0.9{FORGED}", 6379)
+    config, _ = node(named, hostile_host, evil_errors)
+    run = run_pyz(runnable_pyz, config, "check")
+    assert run.returncode == ExitCode.NO_MAJORITY, run.stdout
+    assert run.stdout.count("\n") == 1 and run.stdout[:-1].isprintable(), run.stdout
+    assert "protocol=3" in run.stdout
+    for command in (("status",), ("doctor",)):
+        shown = run_pyz(runnable_pyz, config, *command)
+        assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout, command
+        for line in shown.stdout.splitlines():
+            assert line.isprintable() and not line.startswith("<30>"), (command, line)
+        assert "evil" in shown.stdout and "\\x1b[2J" in shown.stdout, shown.stdout
+    wait_until(lambda: any("event=check " in line for line in syslog.lines()), 5, "check log")
+    assert_one_clean_line_each(syslog.lines(), "syslog")

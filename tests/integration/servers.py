@@ -176,14 +176,33 @@ class SyslogListener:
 class Cluster:
     """One master + replicas + Sentinels on loopback. Index 0 is the initial master."""
 
-    def __init__(self, replicas: int = 2, sentinels: int = 3, quorum: int = 2) -> None:
+    def __init__(
+        self,
+        replicas: int = 2,
+        sentinels: int = 3,
+        quorum: int = 2,
+        *,
+        monitor_host: str = "127.0.0.1",
+        sentinel_lines: tuple = (),
+        sentinel_bind: str = "127.0.0.1",
+        passwords: Optional[tuple] = None,
+    ) -> None:
+        """``monitor_host``: how the Sentinels name the master (``sentinel monitor``), e.g.
+        "localhost" with ``sentinel_lines`` turning on resolve-/announce-hostnames;
+        ``sentinel_bind``: the Sentinels' ``bind`` line; ``passwords``: (redis, sentinel),
+        to share another cluster's (one sentinel-vip config reaching both)."""
         self.master_name = MASTER_NAME
         self.quorum = quorum
+        self.monitor_host = monitor_host
+        self.sentinel_lines = tuple(sentinel_lines)
+        self.sentinel_bind = sentinel_bind
         # Short, private path: unix socket paths are limited to 108 bytes.
         self.tmpdir = tempfile.mkdtemp(prefix="svip-")
         os.chmod(self.tmpdir, 0o700)
-        self.redis_password = secrets.token_urlsafe(18)
-        self.sentinel_password = secrets.token_urlsafe(18)
+        self.redis_password, self.sentinel_password = passwords or (
+            secrets.token_urlsafe(18),
+            secrets.token_urlsafe(18),
+        )
         ports = free_ports(1 + replicas + sentinels)
         self.redis_ports = ports[: 1 + replicas]
         self.sentinel_ports = ports[1 + replicas :]
@@ -276,14 +295,15 @@ class Cluster:
         d = self.sentinel_dir(j)
         name = self.master_name
         lines = [
-            "bind 127.0.0.1",
+            f"bind {self.sentinel_bind}",
             f"port {self.sentinel_ports[j]}",
             f'dir "{d}"',
             'logfile ""',
             "daemonize no",
             f'requirepass "{self.sentinel_password}"',
             f'sentinel sentinel-pass "{self.sentinel_password}"',
-            f"sentinel monitor {name} 127.0.0.1 {self.redis_ports[0]} {self.quorum}",
+            *self.sentinel_lines,
+            f"sentinel monitor {name} {self.monitor_host} {self.redis_ports[0]} {self.quorum}",
             f'sentinel auth-pass {name} "{self.redis_password}"',
             f"sentinel down-after-milliseconds {name} 1000",
             f"sentinel failover-timeout {name} 5000",
@@ -459,6 +479,23 @@ class Cluster:
             return new
 
         return wait_for(settled, timeout, "the Sentinels to agree on a new master")
+
+    def master_run_id_known(self, timeout: float = 20.0) -> str:
+        """Wait until every live Sentinel reports the current master's run_id (after a
+        switch Sentinel learns it from its next INFO of the new master, up to 10 s later);
+        returns it."""
+
+        def known() -> Optional[str]:
+            port = self.current_master_port()
+            runids = set()
+            for j in self.live_sentinels():
+                info = self.master_info(j)
+                if info.get("port") != str(port) or not info.get("runid"):
+                    return None
+                runids.add(info["runid"])
+            return runids.pop() if len(runids) == 1 else None
+
+        return wait_for(known, timeout, "the Sentinels to read the new master's run_id")
 
     # -- sentinel-vip config for one node -----------------------------------------------------
     def write_config(self, node_index: int, path: Optional[str] = None, **overrides) -> str:

@@ -145,7 +145,8 @@ def test_doctor_on_a_healthy_node(runnable_pyz, shared, tmp_path):
     assert done.returncode == ExitCode.OK, done.stdout
     for item in ("config", "secrets", "redis", "sentinels", "sentinel count", "quorum",
                  "agreement", "identity", "keepalived include", "keepalived -t",
-                 "script user", "interface", "virtual_router_id", "static vip"):  # fmt: skip
+                 "script user", "interface", "vip", "virtual_router_id",
+                 "static vip"):  # fmt: skip
         assert found.get(item) == ["ok"], (item, done.stdout)
     assert found["min-replicas"] == ["WARN"]  # the fixture's Redis has the default 0
     assert found["sentinel snippet"] == ["WARN"]  # the fixture's Sentinels do not include it
@@ -168,6 +169,31 @@ def test_doctor_fails_on_sentinels_down_and_a_broken_keepalived_conf(
     assert found["keepalived -t"] == ["FAIL"]
     assert "unknown weight option backwards" in done.stdout
     assert "fix: " in done.stdout
+    # the stopped Sentinel's address is named once on its line, not "addr: addr: error"
+    down = f"127.0.0.1:{cluster.sentinel_ports[1]}"
+    line = next(x for x in done.stdout.splitlines() if x.startswith("FAIL") and down in x)
+    assert line.count(down) == 1, line
+
+
+def test_doctor_finds_a_hand_edited_vip_that_differs_from_the_toml(runnable_pyz, shared, tmp_path):
+    config = admin_config(shared, 0, tmp_path)
+    assert run_pyz(runnable_pyz, config, "render").returncode == 0
+    install_keepalived_conf(config)
+    snippet = Path(load(config).keepalived_snippet)
+    rendered = snippet.read_text()
+    assert f"{VIP}/32" in rendered
+    # another prefix only: a warning, doctor still passes
+    snippet.write_text(rendered.replace(f"{VIP}/32", f"{VIP}/24"))
+    done = run_pyz(runnable_pyz, config, "doctor")
+    assert done.returncode == ExitCode.OK, done.stdout
+    assert doctor_lines(done)["vip"] == ["WARN"]
+    assert f"gives {VIP} prefix /24; vip.prefix says /32" in done.stdout
+    # another address: keepalived would move an address the check does not guard
+    snippet.write_text(rendered.replace(f"{VIP}/32", "192.0.2.101/32"))
+    done = run_pyz(runnable_pyz, config, "doctor")
+    assert done.returncode == ExitCode.PROBLEMS_FOUND, done.stdout
+    assert doctor_lines(done)["vip"] == ["FAIL"]
+    assert f"moves 192.0.2.101/32; vip.address is {VIP}" in done.stdout
 
 
 def test_doctor_reports_a_world_readable_password_file(runnable_pyz, shared, tmp_path):

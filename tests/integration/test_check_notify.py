@@ -154,12 +154,20 @@ def test_notify_demotes_a_stale_master_and_leaves_the_real_one_alone(runnable_py
     )
     cluster.redis_call(old, "ACL", "SETUSER", "default", "-replicaof", "-slaveof")
     assert cluster.redis_call(old, "ROLE")[0] == "master"
+    # notify checks the target with the same user (role master, its run_id): the config's
+    # Redis user exists on every node.
+    cluster.redis_call(
+        new, "ACL", "SETUSER", "svip", "on", f">{cluster.redis_password}", "+@all", "~*", "&*"
+    )
+    # notify demotes only to a master whose run_id the Sentinels have read (after a switch,
+    # at their next INFO of it): before that, it refuses (test_identity_safety).
+    cluster.master_run_id_known()
 
     config = cluster.write_config(old, **{"redis.username": "svip"})
     done = run_pyz(runnable_pyz, config, "notify", "INSTANCE", "VI_1", "BACKUP", "100")
     assert done.returncode == 0, done.stderr
     role = cluster.redis_call(old, "ROLE")
-    assert role[0] == "slave"
+    assert role[0] == "slave", [line for line in cluster.syslog_lines() if "notify" in line]
     assert int(role[2]) == cluster.redis_ports[new]
     history = cluster.write_config(old).replace("sentinel-vip.toml", "history.jsonl")
     record = json.loads(read(history).splitlines()[-1])
@@ -175,7 +183,7 @@ def test_notify_demotes_a_stale_master_and_leaves_the_real_one_alone(runnable_py
     history = cluster.write_config(new).replace("sentinel-vip.toml", "history.jsonl")
     record = json.loads(read(history).splitlines()[-1])
     assert record["action"] == "none"
-    assert "sentinels name this node" in record["reason"]
+    assert "never demote the master the sentinels name" in record["reason"]
 
 
 def test_notify_touches_nothing_without_a_sentinel_majority(runnable_pyz, cluster):
@@ -304,3 +312,42 @@ def test_a_notify_contradicted_by_the_live_vip_is_recorded_as_superseded(runnabl
     done = run_pyz(runnable_pyz, config, "status", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["keepalived"]["state"] == "BACKUP"
+
+
+def test_notify_deadline_is_not_spent_waiting_for_the_lock(runnable_pyz, shared):
+    """Issue 11: with another notify holding the lock longer than notify.deadline, the
+    record said redis_role=unreachable (the deadline was gone before any probe) and landed
+    late. The lock wait has its own bound now, and the record carries the arrival time."""
+    import fcntl
+
+    config = shared.write_config(1, **{"notify.deadline": 1.0})
+    state_dir = os.path.join(os.path.dirname(config), "state")
+    fd = os.open(os.path.join(state_dir, "notify.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        start = time.time()
+        done = run_pyz(runnable_pyz, config, "notify", "INSTANCE", "VI_LOCK", "BACKUP", "100")
+    finally:
+        os.close(fd)
+    assert done.returncode == 0, done.stderr
+    history = config.replace("sentinel-vip.toml", "history.jsonl")
+    record = [json.loads(line) for line in read(history).splitlines()][-1]
+    assert record["instance"] == "VI_LOCK"
+    assert record["redis_role"] == "slave", record  # probed, not "unreachable"
+    assert record["ts"] - start < 1.0, record  # when keepalived called, not after the wait
+
+
+def test_notify_records_no_same_state_transition(runnable_pyz, shared):
+    """Issue 11: history held BACKUP->BACKUP and MASTER->MASTER records."""
+    config = shared.write_config(2)
+    for _ in range(2):
+        done = run_pyz(runnable_pyz, config, "notify", "INSTANCE", "VI_SAME", "BACKUP", "100")
+        assert done.returncode == 0, done.stderr
+    history = config.replace("sentinel-vip.toml", "history.jsonl")
+    records = [json.loads(line) for line in read(history).splitlines()]
+    assert [r["to"] for r in records if r["instance"] == "VI_SAME"] == ["BACKUP"]
+    wait_for(
+        lambda: any("repeated=yes" in line for line in shared.syslog_lines()),
+        5,
+        "the repeated state logged",
+    )

@@ -1,4 +1,4 @@
-"""probe_redis / ask_sentinels / master_state against real redis-server and redis-sentinel."""
+"""probe_redis / ask_sentinels against real redis-server and redis-sentinel."""
 
 from __future__ import annotations
 
@@ -12,13 +12,7 @@ from servers import wait_for
 
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.probes.local_redis import probe_redis
-from sentinel_vip.probes.sentinel import (
-    NOT_WAITED,
-    UNKNOWN_MASTER,
-    ask_sentinels,
-    flags_of,
-    master_state,
-)
+from sentinel_vip.probes.sentinel import NOT_WAITED, UNKNOWN_MASTER, ask_sentinels
 
 pytestmark = pytest.mark.integration
 
@@ -62,17 +56,23 @@ def test_probe_without_password_is_auth(shared):
     assert facts.error_kind == "auth"
 
 
-def test_probe_acl_user_needs_only_role(shared):
+def test_probe_acl_user_needs_only_role_and_info(shared):
     from sentinel_vip.probes.endpoint import Endpoint
 
     port = shared.redis_ports[0]
-    shared.redis_call(0, "ACL", "SETUSER", "svip-probe", "on", ">probe-pw", "-@all", "+role")
-    shared.redis_call(0, "ACL", "SETUSER", "svip-denied", "on", ">denied-pw", "-@all", "+ping")
+    acl = ("ACL", "SETUSER")
+    shared.redis_call(0, *acl, "svip-probe", "on", ">probe-pw", "-@all", "+role", "+info")
+    shared.redis_call(0, *acl, "svip-role", "on", ">role-pw", "-@all", "+role")
+    shared.redis_call(0, *acl, "svip-denied", "on", ">denied-pw", "-@all", "+ping")
     try:
         ok = probe_redis(
             Endpoint("127.0.0.1", port, username="svip-probe", password="probe-pw"), Deadline(2)
         )
-        assert ok.role == "master"
+        assert ok.role == "master" and ok.run_id
+        no_info = probe_redis(
+            Endpoint("127.0.0.1", port, username="svip-role", password="role-pw"), Deadline(2)
+        )
+        assert no_info.error_kind == "auth" and "grant +info" in no_info.error
         denied = probe_redis(
             Endpoint("127.0.0.1", port, username="svip-denied", password="denied-pw"),
             Deadline(2),
@@ -80,7 +80,7 @@ def test_probe_acl_user_needs_only_role(shared):
         assert denied.error_kind == "auth" and "NOPERM" in denied.error
         assert "denied-pw" not in denied.error
     finally:
-        shared.redis_call(0, "ACL", "DELUSER", "svip-probe", "svip-denied")
+        shared.redis_call(0, "ACL", "DELUSER", "svip-probe", "svip-role", "svip-denied")
 
 
 def test_probe_sigstopped_redis_returns_within_deadline(shared):
@@ -179,26 +179,28 @@ def test_answers_follow_a_failover(cluster):
     assert promoted.role == "master"
 
 
-# -- master_state ----------------------------------------------------------------------------
+# -- SENTINEL MASTER and the ids, from the same round trip -------------------------------------
 
 
-def test_master_state_parses_the_reply(shared):
-    states = master_state(shared.sentinel_endpoints(), "mymaster", Deadline(2))
-    assert len(states) == 3
-    for state in states:
-        assert isinstance(state, dict)
-        assert flags_of(state) == {"master"}
-        assert state["num-other-sentinels"] == "2"
-        assert state["quorum"] == "2"
-        assert state["port"] == str(shared.redis_ports[0])
+def test_one_round_trip_gives_ids_run_id_and_master_state(shared):
+    answers = ask_sentinels(shared.sentinel_endpoints(), "mymaster", Deadline(2))
+    run_id = probe_redis(shared.redis_endpoint(0), Deadline(2)).run_id
+    assert run_id is not None and len(run_id) == 40
+    assert len({a.sentinel_id for a in answers}) == 3
+    for j, answer in enumerate(answers):
+        assert answer.sentinel_id == shared.sentinel_call(j, "SENTINEL", "MYID")
+        assert answer.runid == run_id
+        assert answer.about == ("127.0.0.1", shared.redis_ports[0])
+        assert answer.flags() == {"master"}
+        assert answer.fields["num-other-sentinels"] == "2"
+        assert answer.fields["quorum"] == "2"
 
 
-def test_master_state_unknown_name_and_unreachable(cluster):
+def test_unknown_name_and_unreachable(cluster):
     cluster.stop_sentinel(0)
-    states = master_state(cluster.sentinel_endpoints(), "nosuchmaster", Deadline(1))
-    assert states[0].kind == "unreachable"
-    assert all(UNKNOWN_MASTER in str(s) for s in states[1:])
-    assert flags_of(states[0]) == frozenset()
+    answers = ask_sentinels(cluster.sentinel_endpoints(), "nosuchmaster", Deadline(1))
+    assert answers[0].error_kind == "unreachable" and answers[0].flags() == frozenset()
+    assert all(a.error == UNKNOWN_MASTER and a.sentinel_id for a in answers[1:])
 
 
 def test_master_state_shows_a_master_going_down(cluster):
@@ -206,8 +208,8 @@ def test_master_state_shows_a_master_going_down(cluster):
 
     def down_flags():
         flags = set()
-        for state in master_state(cluster.sentinel_endpoints(), "mymaster", Deadline(1)):
-            flags |= flags_of(state)
+        for answer in ask_sentinels(cluster.sentinel_endpoints(), "mymaster", Deadline(1)):
+            flags |= answer.flags()
         return flags & {"s_down", "o_down", "failover_in_progress"}
 
     try:

@@ -103,11 +103,11 @@ def test_example_file_loads():
     cfg = load(str(EXAMPLE))
     assert cfg.master_name == "mymaster"
     assert [s.label() for s in cfg.sentinels] == [
-        "10.0.0.1:26379",
-        "10.0.0.2:26379",
-        "10.0.0.3:26379",
+        "192.0.2.11:26379",
+        "192.0.2.12:26379",
+        "192.0.2.13:26379",
     ]
-    assert cfg.vip_address == "10.0.0.100"
+    assert cfg.vip_address == "192.0.2.100" and cfg.vip_prefix == 24
     assert cfg.secret_files == (str(EXAMPLE),)
 
 
@@ -120,9 +120,10 @@ def test_example_file_documents_every_key_with_its_default():
     expected = config_schema.defaults()
     set_on_purpose = {
         ("master_name",): "mymaster",
-        ("sentinel", "addresses"): ["10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"],
-        ("vip", "address"): "10.0.0.100",
+        ("sentinel", "addresses"): ["192.0.2.11:26379", "192.0.2.12:26379", "192.0.2.13:26379"],
+        ("vip", "address"): "192.0.2.100",
         ("vip", "interface"): "eth0",
+        ("vip", "prefix"): 24,
     }
     for keys, value in set_on_purpose.items():
         table = expected
@@ -184,7 +185,7 @@ def test_dangling_symlink(tmp_path):
 
 def test_fifo_is_refused_without_blocking(tmp_path):
     os.mkfifo(tmp_path / "fifo")
-    assert load_problems(tmp_path / "fifo") == ("is not a regular file",)
+    assert load_problems(tmp_path / "fifo") == ("is a FIFO (named pipe), not a regular file",)
 
 
 def test_not_utf8(tmp_path):
@@ -586,10 +587,12 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown to another grou
 
 def _secret_config(tmp_path, mode, gid=None):
     pw = write(tmp_path, "x\n", name="redis.pw", mode=0o600)
-    path = write(tmp_path, MINIMAL_TOML + f'[redis]\npassword_file = "{pw}"\n', mode=mode)
+    path = write(tmp_path, MINIMAL_TOML + f'[redis]\npassword_file = "{pw}"\n', mode=0o600)
+    loaded = load(str(path))  # before the change: as root, a config others can write is refused
+    os.chmod(path, mode)
     if gid is not None:
         os.chown(path, 0, gid)
-    return load(str(path)), path
+    return loaded, path
 
 
 @needs_root
@@ -724,6 +727,22 @@ def test_duplicate_sentinels_would_double_count():
     assert "same as [0]" in problem and "twice" in problem
 
 
+def test_aliases_of_one_sentinel_are_a_config_error():
+    """Issue 10, case 2: one Sentinel under three names counted as 2 of 3."""
+    addresses = ["127.0.0.1:26380", "localhost:26380", "[::ffff:127.0.0.1]:26380"]
+    found = problems_of(minimal(sentinel={"addresses": addresses}))
+    assert len(found) == 2, found
+    assert found[0].startswith("sentinel.addresses[2]: found '[::ffff:127.0.0.1]:26380'")
+    assert found[1].startswith("sentinel.addresses[1]: found 'localhost:26380' (string),")
+    assert "reaches the same address as [0] '127.0.0.1:26380'" in found[1]
+    assert "count twice" in found[1]
+
+
+def test_names_that_do_not_resolve_are_left_to_the_run_time_check():
+    addresses = ["10.0.0.1", "sentinel-b.invalid", "sentinel-c.invalid"]
+    assert len(from_mapping(minimal(sentinel={"addresses": addresses})).sentinels) == 3
+
+
 def test_sentinel_at_the_vip_is_rejected():
     data = minimal(
         sentinel={"addresses": ["10.0.0.1", "10.0.0.100"]}, vip={"address": "10.0.0.100"}
@@ -773,15 +792,26 @@ def test_loopback_node_address_rejected_unless_allowed(address):
 @pytest.mark.parametrize(
     ("address", "expected"),
     [
-        ("node1.example", "an IP address: Sentinel reports IPs"),
+        ("node 1", "an IP address or a hostname, as Sentinel reports it"),
+        ("node1.example\x1b[2J", "an IP address or a hostname, as Sentinel reports it"),
+        ("localhost:6379", "this node's own name: localhost means every node"),
         ("0.0.0.0", "this node's unicast address"),
         ("10.0.0.100:6379", "this node's own address, not the VIP"),
-        ("10.0.0.5:99999", '"ip", "ip:port" or "[IPv6]:port", port 1..65535'),
+        ("[::ffff:10.0.0.100]", "this node's own address, not the VIP"),
+        (
+            "10.0.0.5:99999",
+            '"ip", "ip:port", "[IPv6]:port", "hostname" or "hostname:port", port 1..65535',
+        ),
     ],
 )
 def test_bad_node_addresses(address, expected):
     problem = only_problem(minimal(node={"addresses": [address]}, vip={"address": "10.0.0.100"}))
     assert problem.startswith(f"node.addresses[0]: found {address!r} (string), expected {expected}")
+
+
+def test_hostname_node_addresses_for_hostname_announcing_sentinels():
+    cfg = from_mapping(minimal(node={"addresses": ["Redis-A.example:6380", "redis-a"]}))
+    assert cfg.node_addresses == (("redis-a.example", 6380), ("redis-a", None))
 
 
 def test_duplicate_node_address():

@@ -31,6 +31,9 @@ vrrp_instance sentinel_vip {
     virtual_router_id 51
     priority 100
     nopreempt
+    virtual_ipaddress {
+        10.0.0.100
+    }
     track_script {
         sentinel_vip_check
     }
@@ -129,71 +132,129 @@ def test_mentions_matches_whole_addresses_only():
 # -- checks ------------------------------------------------------------------------------------
 
 
-def answer(sentinel, master):
+RUN_ID = "a" * 40
+ME = ("10.0.0.1", 6379)
+
+
+def answer(i, master, quorum=2, others=2, runid=RUN_ID, sentinel_id=None):
+    label = f"10.0.0.{i}:26379"
     if master is None:
-        return SentinelAnswer(sentinel, False, None, f"{sentinel}: timed out", "unreachable")
-    return SentinelAnswer(sentinel, True, master, None)
-
-
-def state(quorum, others=2):
-    return {"quorum": str(quorum), "num-other-sentinels": str(others), "flags": "master"}
+        return SentinelAnswer(label, False, None, f"{label}: timed out", "unreachable")
+    sid = sentinel_id or str(i) * 40
+    if master == "nil":
+        return SentinelAnswer(label, True, None, "unknown master name", None, sid)
+    fields = {"ip": master[0], "port": str(master[1]), "flags": "master", "runid": runid,
+              "quorum": str(quorum), "num-other-sentinels": str(others)}  # fmt: skip
+    return SentinelAnswer(label, True, master, None, None, sid, runid, master, fields)
 
 
 def classify_self(host, port):
     return "self" if host == "10.0.0.1" else "loopback" if host.startswith("127.") else "other"
 
 
+def sentinel_findings(
+    config, answers, via_vip=(), role="master", seen_as=("10.0.0.1:6379", "self")
+):
+    from sentinel_vip.decision.agreement import agree, whose
+    from sentinel_vip.decision.facts import RedisFacts
+
+    counted = agree(answers, config.agreement, len(config.sentinels))
+    local = RedisFacts(True, role, None, None, run_id=RUN_ID)
+    facts = {"role": role, "run_id": RUN_ID}
+    if counted.agreed:
+        facts["whose"] = whose(counted, local, classify_self)
+    if seen_as is not None:
+        facts["seen_as"] = seen_as
+    return doctor_checks.sentinels(config, answers, counted, list(via_vip), facts)
+
+
 def test_sentinels_all_good():
     config = make_config()
-    answers = [answer(f"10.0.0.{i}:26379", ("10.0.0.1", 6379)) for i in (1, 2, 3)]
-    found = doctor_checks.sentinels(config, answers, [state(2)] * 3, [], classify_self, "master")
+    found = sentinel_findings(config, [answer(i, ME) for i in (1, 2, 3)])
     assert {f.status for f in found} == {"ok"}
     assert statuses(found) == [
+        ("ok", "sentinel ids"),
         ("ok", "sentinels"),
         ("ok", "sentinel count"),
         ("ok", "quorum"),
         ("ok", "agreement"),
         ("ok", "identity"),
+        ("ok", "seen as"),
     ]
+    assert found[0].detail == (
+        "10.0.0.1:26379=11111111 10.0.0.2:26379=22222222 10.0.0.3:26379=33333333"
+    )
 
 
 def test_sentinels_problems_each_reported():
     config = make_config(sentinel={"addresses": ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"]})
     answers = [
-        answer("10.0.0.1:26379", ("10.0.0.1", 6379)),
-        answer("10.0.0.2:26379", ("10.0.0.2", 6379)),
-        answer("10.0.0.3:26379", None),
-        SentinelAnswer("10.0.0.4:26379", True, None, "unknown master name"),
+        answer(1, ME, quorum=5, others=3),
+        answer(2, ("10.0.0.2", 6379), quorum=1, others=1, runid="b" * 40),
+        answer(3, None),
+        answer(4, "nil"),
     ]
-    states = [state(5, 3), state(1, 1), OSError("x"), OSError("y")]
-    found = doctor_checks.sentinels(
-        config, answers, states, ["10.0.0.3:6379"], classify_self, "master"
-    )
+    found = sentinel_findings(config, answers, via_vip=["10.0.0.3:6379"])
     assert statuses(found) == [
         ("fail", "sentinel"),  # 10.0.0.3 down
         ("fail", "sentinel"),  # 10.0.0.4 does not monitor mymaster
+        ("ok", "sentinel ids"),
         ("warn", "sentinel count"),  # 4 is even
         ("fail", "quorum"),  # 5 > 4
         ("warn", "quorum"),  # 1 < 3
         ("warn", "sentinel peers"),  # knows 1 other, config has 4
         ("fail", "agreement"),
-        ("ok", "identity"),
+        ("ok", "seen as"),
         ("fail", "replication"),
     ]
 
 
+def test_one_sentinel_under_several_names_fails():
+    """Issue 10, case 2: doctor said "all 3 answer", "3 (odd)"."""
+    config = make_config()
+    same = "9" * 40
+    answers = [answer(1, ME), answer(2, ME, sentinel_id=same), answer(3, ME, sentinel_id=same)]
+    found = sentinel_findings(config, answers)
+    assert ("fail", "duplicate sentinel") in statuses(found)
+    assert ("ok", "sentinels") not in statuses(found)
+    assert "2 Sentinels" in next(f.detail for f in found if f.item == "sentinel count")
+    dup = next(f.detail for f in found if f.item == "duplicate sentinel")
+    assert dup.startswith("10.0.0.3:26379 reaches the same Sentinel as 10.0.0.2:26379")
+
+
 def test_loopback_and_unrecognised_master():
     config = make_config()
-    answers = [answer(f"10.0.0.{i}:26379", ("127.0.0.1", 6379)) for i in (1, 2, 3)]
-    found = doctor_checks.sentinels(config, answers, [state(2)] * 3, [], classify_self, "master")
+    loop = ("127.0.0.1", 6379)
+    found = sentinel_findings(config, [answer(i, loop) for i in (1, 2, 3)])
     assert ("fail", "identity") in statuses(found)
-    assert "Debian" in next(f.detail for f in found if f.item == "identity")
-    answers = [answer(f"10.0.0.{i}:26379", ("10.0.0.9", 6379)) for i in (1, 2, 3)]
-    found = doctor_checks.sentinels(config, answers, [state(2)] * 3, [], classify_self, "master")
-    assert "not recognised as this node" in next(f.detail for f in found if f.item == "identity")
+    assert "loopback" in next(f.detail for f in found if f.item == "identity")
+    other = ("10.0.0.9", 6379)
+    answers = [answer(i, other, runid="b" * 40) for i in (1, 2, 3)]
+    found = sentinel_findings(config, answers)
+    assert "local Redis is master but" in next(f.detail for f in found if f.item == "identity")
     # a replica naming another master is fine
-    found = doctor_checks.sentinels(config, answers, [state(2)] * 3, [], classify_self, "slave")
+    found = sentinel_findings(config, answers, role="slave")
     assert "identity" not in [f.item for f in found]
+
+
+def test_wrong_node_addresses_or_announce_port_fail():
+    """Issue 10, case 3: doctor said "ok identity ... is this node" for a standalone server
+    whose node.addresses was copied from the master."""
+    config = make_config()
+    answers = [answer(i, ME, runid="b" * 40) for i in (1, 2, 3)]  # ME's address, not ME
+    found = sentinel_findings(config, answers, seen_as=None)
+    assert ("fail", "identity") in statuses(found)
+    assert ("warn", "seen as") in statuses(found)
+    found = sentinel_findings(config, [answer(i, ME) for i in (1, 2, 3)],
+                              seen_as=("10.0.0.1:6380", "other"))  # fmt: skip
+    seen = next(f for f in found if f.item == "seen as")
+    assert seen.status == "fail" and 'node.addresses = ["10.0.0.1:6380"]' in seen.fix
+
+
+def test_report_escapes_peer_text():
+    text = doctor.report([doctor_checks.Finding("fail", "sentinel", "x\n<30>forged\x1b[2J")])
+    assert "\x1b" not in text and "\\x1b[2J" in text and "\\n<30>" in text
+    assert len(text.splitlines()) == 2
 
 
 def test_redis_checks():
@@ -246,6 +307,7 @@ def test_keepalived_checks():
         ("ok", "keepalived -t"),
         ("ok", "script user"),
         ("ok", "interface"),
+        ("ok", "vip"),
         ("fail", "nopreempt"),
         ("fail", "virtual_router_id"),
         ("ok", "static vip"),

@@ -59,3 +59,21 @@ def test_superseded_records_are_not_the_instance_state(tmp_path):
     assert history.last_state(path, "VI_1") == "MASTER"
     assert history.last_record(history.read(path), "VI_1")["to"] == "MASTER"
     assert [r["to"] for r in history.read(path)] == ["MASTER", "BACKUP"]
+
+
+def test_a_huge_sparse_history_is_trimmed_from_its_end(tmp_path):
+    """A history grown (or planted sparse) to gigabytes is not read whole: only the bound's
+    worth of its end, and the new record survives even after a cut-off last line."""
+    path = tmp_path / "h.jsonl"
+    with open(path, "wb") as fh:
+        fh.truncate(4 << 30)
+    history.append(str(path), {"to": "MASTER"}, max_lines=10)
+    assert path.stat().st_size < 1 << 20
+    assert history.read(str(path)) == [{"to": "MASTER"}]
+
+
+def test_a_cut_off_last_line_does_not_swallow_the_next_record(tmp_path):
+    path = tmp_path / "h.jsonl"
+    path.write_text('{"to": "BACK')
+    history.append(str(path), {"to": "MASTER"}, max_lines=10)
+    assert history.read(str(path)) == [{"to": "MASTER"}]

@@ -48,3 +48,24 @@ def test_directory_entries_are_not_hooks(tmp_path):
     (tmp_path / "sub").mkdir()
     os.chmod(tmp_path / "sub", stat.S_IRWXU)
     assert hook_paths(str(tmp_path)) == []
+
+
+def test_a_hook_others_can_write_is_refused_not_run(tmp_path):
+    """notify run by hand as root must not run a program another user could have changed."""
+    out = tmp_path / "out"
+    make_hook(tmp_path, "10-shared", f"echo ran >> {out}", mode=0o757)
+    (result,) = run_hooks(str(tmp_path), {}, 5)
+    assert (result.status, result.code) == ("refused", None)
+    assert "can be written by every user" in result.detail
+    assert not out.exists()
+
+
+def test_a_hook_in_a_directory_others_can_write_is_refused(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # not sticky: anyone could swap the hook
+    out = tmp_path / "out"
+    make_hook(shared, "10-mine", f"echo ran >> {out}")
+    (result,) = run_hooks(str(shared), {}, 5)
+    assert result.status == "refused" and f"{shared} can be written by" in result.detail
+    assert not out.exists()

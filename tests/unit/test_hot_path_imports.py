@@ -32,9 +32,16 @@ from sentinel_vip.probes import sentinel
 from sentinel_vip.store import disk
 config = config_cache.load(sys.argv[2])
 check._insecure_files(config)
-from collections import Counter
-from sentinel_vip.decision.decide import Tally
-Tally(Counter({"a:1": 2, "b:1": 1}), {"a:1": "self", "b:1": "other"}, 3, 3).leader()
+from sentinel_vip.decision.agreement import agree, whose
+from sentinel_vip.decision.facts import RedisFacts, SentinelAnswer
+from sentinel_vip.store import checkstate, track
+me = ("10.0.0.1", 6379)
+answers = [SentinelAnswer("s", True, me, None, None, "1" * 40, "a" * 40, me, {})]
+counted = agree(answers, 1, 1)
+whose(counted, RedisFacts(True, "master", None, None, run_id="a" * 40), lambda h, p: "self")
+with track.Turn(sys.argv[3], track.started()) as turn:
+    turn.recorded()
+checkstate.read(sys.argv[3] + "/check.json", 1.0, 1.0, track.boot_id())
 print(" ".join(sorted(sys.modules)))
 """
 
@@ -53,7 +60,7 @@ def test_a_cached_check_run_imports_nothing_costly(tmp_path):
     # Twice: the second interpreter is answered from the cache the first one wrote.
     for _ in range(2):
         out = subprocess.run(
-            [sys.executable, "-I", "-S", "-c", PROGRAM, str(SRC), str(path)],
+            [sys.executable, "-I", "-S", "-c", PROGRAM, str(SRC), str(path), str(state_dir)],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         assert out.returncode == 0, out.stderr

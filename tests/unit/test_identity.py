@@ -188,11 +188,33 @@ def test_explicit_ipv6_entry_is_normalised():
     assert me.classify("fd00::9", 6379) == "self"
 
 
-def test_explicit_hostname_matches_only_the_exact_string():
-    me = detect(explicit=[("redis-a.example", 6379)])
+def test_explicit_hostname_matches_the_name_in_any_case():
+    me = detect(explicit=[("Redis-A.example", 6379)])
     assert me.classify("redis-a.example", 6379) == "self"
-    assert me.classify("REDIS-A.example", 6379) == "other"
+    assert me.classify("REDIS-A.example.", 6379) == "self"  # DNS names ignore case
     assert me.classify("redis-a.example", 6380) == "other"
+    assert me.classify("redis-b.example", 6379) == "other"
+
+
+def test_hostnames_meaning_every_host_are_loopback():
+    assert detect().classify("localhost", 6379) == "loopback"
+    assert detect(explicit=[("localhost", 6379)]).classify("localhost", 6379) == "loopback"
+    allowed = detect(explicit=[("localhost", 6379)], allow_loopback=True)
+    assert allowed.classify("localhost", 6379) == "self"
+
+
+def test_detection_recognises_this_hosts_own_name():
+    me = detect(hostname="redis-a")
+    assert me.classify("redis-a", 6379) == "self"
+    assert me.classify("Redis-A.example.com", 6379) == "self"
+    assert me.classify("redis-a", 6380) == "other"
+    assert me.classify("redis-b", 6379) == "other"
+
+
+def test_peer_text_that_is_no_address_is_never_self():
+    me = detect(explicit=[("10.0.0.5", 6379)])
+    assert me.classify("10.0.0.5\n<30>forged", 6379) == "other"
+    assert me.classify("10.0.0.5 ", 6379) == "other"
 
 
 def test_explicit_loopback_needs_allow_loopback():
@@ -250,3 +272,16 @@ def test_normalise_accepts_what_ipaddress_accepts(text):
 )
 def test_malformed_literals_are_hostnames(text):
     assert identity.normalise(text) is None
+
+
+def test_on_this_host_is_an_own_address_loopback_and_vip_aside():
+    from sentinel_vip.deadline import Deadline
+
+    node = Identity(vip="10.0.0.100", addresses=["10.0.0.1", "127.0.0.1", "10.0.0.100"])
+    lenient = Identity(allow_loopback=True, addresses=["10.0.0.1", "127.0.0.1"])
+    assert identity.on_this_host(node, "10.0.0.1", 6380, Deadline(1))
+    assert identity.on_this_host(node, "::ffff:10.0.0.1", 6380, Deadline(1))
+    assert not identity.on_this_host(node, "10.0.0.2", 6379, Deadline(1))
+    assert not identity.on_this_host(node, "10.0.0.100", 6379, Deadline(1))
+    assert not identity.on_this_host(lenient, "127.0.0.1", 6379, Deadline(1))
+    assert not identity.on_this_host(lenient, "localhost", 6379, Deadline(1))

@@ -1,7 +1,7 @@
 """render: the shipped snippets with the TOML's values, never clobbering, accepted by keepalived.
 
 Run ``python3 tests/unit/test_render.py --refresh`` after editing a snippet under etc/ to
-copy it into src/sentinel_vip/render_templates.py.
+copy it into src/sentinel_vip/admin/render_templates.py.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ SENTINEL_SNIPPETS = {
     "redis": REPO / "etc" / "redis" / "sentinel-vip-sentinel.conf",
     "valkey": REPO / "etc" / "valkey" / "sentinel-vip-sentinel.conf",
 }
-TEMPLATES = REPO / "src" / "sentinel_vip" / "render_templates.py"
+TEMPLATES = REPO / "src" / "sentinel_vip" / "admin" / "render_templates.py"
 
 if __name__ != "__main__":
     from sentinel_vip.admin import render, render_templates
@@ -79,11 +79,11 @@ def test_values_from_the_toml_replace_the_examples(tmp_path):
     assert "interface ens3" in code and "interface eth0" not in code
     assert "virtual_router_id 7" in code
     assert "priority 90" in code
-    assert "10.0.0.100/24" in code and "192.0.2.10/24" not in code
+    assert "10.0.0.100/24" in code and "192.0.2.100/24" not in code
     assert "unicast_peer {" not in code  # multicast unless peers are configured
     # the tuned lines are untouched: the whole rest of the file is the shipped one
     shipped = code_lines(KEEPALIVED_SNIPPET.read_text())
-    changed = {"interface eth0", "virtual_router_id 51", "priority 100", "192.0.2.10/24"}
+    changed = {"interface eth0", "virtual_router_id 51", "priority 100", "192.0.2.100/24"}
     assert [c for c in shipped if c not in changed] == [
         c for c in code if c not in {"interface ens3", "virtual_router_id 7", "priority 90",
                                      "10.0.0.100/24"}
@@ -132,7 +132,7 @@ def test_missing_vip_interface_and_track_file_are_reported_together(tmp_path):
 
 def test_sentinel_snippet_names_this_cluster_and_its_majority(tmp_path):
     text = render.sentinel_text("valkey", "cache", 3)
-    assert "valkey-cli -p 26379 SENTINEL MONITOR cache 10.0.0.1 6379 3" in text
+    assert "valkey-cli -p 26379 SENTINEL MONITOR cache 192.0.2.11 6379 3" in text
     assert "redis" not in text.replace("Redis/Valkey", "")
     assert code_lines(text) == ["sentinel deny-scripts-reconfig yes"]
 

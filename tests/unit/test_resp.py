@@ -18,6 +18,22 @@ from sentinel_vip.probes.endpoint import Endpoint, TLSSettings
 from sentinel_vip.probes.local_redis import probe_redis
 
 SECRET = "s3cr3t-Pa55"
+RUN_ID = "0123456789abcdef0123456789abcdef01234567"
+SENTINEL_ID = "f" * 40
+
+
+def bulk(text: str) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(text.encode()), text.encode())
+
+
+def array(*items: str) -> bytes:
+    return b"*%d\r\n" % len(items) + b"".join(bulk(i) for i in items)
+
+
+# probe_redis pipelines ROLE and INFO server: one reply for both, in one go.
+INFO_SERVER = bulk(f"# Server\r\nredis_version:7.0.15\r\nrun_id:{RUN_ID}\r\ntcp_port:6379\r\n")
+MASTER = b"*1\r\n$6\r\nmaster\r\n" + INFO_SERVER
+PROBE = b"*1\r\n$4\r\nROLE\r\n*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n"
 
 
 class FakeServer:
@@ -149,9 +165,9 @@ def test_reply_split_across_many_segments(serve):
 
 
 def test_auth_with_username_and_password(serve):
-    server = serve(b"+OK\r\n", b"*1\r\n$6\r\nmaster\r\n")
+    server = serve(b"+OK\r\n", MASTER)
     facts = probe_redis(server.endpoint(username="probe", password=SECRET), Deadline(2))
-    assert facts.role == "master" and facts.error_kind is None
+    assert facts.role == "master" and facts.error_kind is None and facts.run_id == RUN_ID
     assert (
         server.received[0]
         == b"*3\r\n$4\r\nAUTH\r\n$5\r\nprobe\r\n$11\r\n" + SECRET.encode() + b"\r\n"
@@ -159,15 +175,15 @@ def test_auth_with_username_and_password(serve):
 
 
 def test_auth_with_password_only(serve):
-    server = serve(b"+OK\r\n", b"*1\r\n$6\r\nmaster\r\n")
+    server = serve(b"+OK\r\n", MASTER)
     probe_redis(server.endpoint(password=SECRET), Deadline(2))
     assert server.received[0].startswith(b"*2\r\n$4\r\nAUTH\r\n")
 
 
 def test_no_auth_without_password(serve):
-    server = serve(b"*1\r\n$6\r\nmaster\r\n")
+    server = serve(MASTER)
     probe_redis(server.endpoint(username="probe"), Deadline(2))
-    assert server.received[0] == b"*1\r\n$4\r\nROLE\r\n"
+    assert server.received[0] == PROBE
 
 
 # -- error replies --------------------------------------------------------------------------
@@ -376,7 +392,7 @@ def test_expired_deadline_fails_without_connecting(serve):
 
 
 def test_hot_path_does_not_import_ssl_or_redis(serve):
-    server = serve(b"*1\r\n$6\r\nmaster\r\n")
+    server = serve(MASTER)
     code = (
         "import sys\n"
         "from sentinel_vip.probes.endpoint import Endpoint\n"
@@ -426,7 +442,7 @@ def tls_server(serve, certs):
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(str(certs / "server.crt"), str(certs / "server.key"))
-    return serve(b"*1\r\n$6\r\nmaster\r\n", tls_context=context)
+    return serve(MASTER, tls_context=context)
 
 
 def test_tls_verified_with_ca_and_server_name(tls_server, certs):
@@ -470,55 +486,107 @@ def test_tls_missing_client_cert_file_is_kind_tls(tls_server, tmp_path):
 
 # -- Sentinel queries over the same fake server (sentinel.py's wire behaviour) ---------------
 
-ADDR_REPLY = b"*2\r\n$8\r\n10.0.0.1\r\n$4\r\n6379\r\n"
+ADDR_REPLY = array("10.0.0.1", "6379")
+FIELDS = array("name", "m", "ip", "10.0.0.1", "port", "6379", "runid", RUN_ID,
+               "flags", "master,s_down", "quorum", "2", "x", "y")  # fmt: skip
+ANSWER = bulk(SENTINEL_ID) + ADDR_REPLY + FIELDS  # MYID, get-master-addr-by-name, MASTER
+
+
+def ask(server, deadline=2.0):
+    from sentinel_vip.probes.sentinel import ask_sentinels
+
+    (answer,) = ask_sentinels([server.endpoint()], "m", Deadline(deadline))
+    return answer
+
+
+def test_sentinel_one_round_trip_gives_id_address_and_master_state(serve):
+    server = serve(ANSWER)
+    answer = ask(server)
+    assert answer.answered and answer.master == ("10.0.0.1", 6379)
+    assert (answer.sentinel_id, answer.runid, answer.about) == (
+        SENTINEL_ID,
+        RUN_ID,
+        ("10.0.0.1", 6379),
+    )
+    assert answer.fields["quorum"] == "2" and answer.flags() == {"master", "s_down"}
+    assert len(server.received) == 1  # pipelined
+    assert server.received[0].count(b"SENTINEL") == 3
 
 
 def test_sentinel_retries_with_the_valkey_subcommand(serve):
-    from sentinel_vip.probes.sentinel import ask_sentinels
+    unknown = b"-ERR Unknown sentinel subcommand 'get-master-addr-by-name'\r\n"
+    server = serve(
+        bulk(SENTINEL_ID) + unknown + b"-ERR Unknown subcommand\r\n", ADDR_REPLY + FIELDS
+    )
+    answer = ask(server)
+    assert answer.answered and answer.master == ("10.0.0.1", 6379) and answer.runid == RUN_ID
+    assert b"get-primary-addr-by-name" in server.received[1] and b"PRIMARY" in server.received[1]
 
-    server = serve(b"-ERR Unknown sentinel subcommand 'get-master-addr-by-name'\r\n", ADDR_REPLY)
-    (answer,) = ask_sentinels([server.endpoint()], "mymaster", Deadline(2))
-    assert answer.answered and answer.master == ("10.0.0.1", 6379)
-    assert b"get-primary-addr-by-name" in server.received[1]
+
+def test_sentinel_6_0_without_myid_is_counted_by_its_run_id(serve):
+    unknown = b"-ERR Unknown sentinel subcommand 'myid'\r\n"
+    server = serve(unknown + ADDR_REPLY + FIELDS, INFO_SERVER)
+    answer = ask(server)
+    assert answer.answered and answer.sentinel_id == RUN_ID
 
 
 def test_sentinel_other_errors_are_not_retried(serve):
-    from sentinel_vip.probes.sentinel import ask_sentinels
-
-    server = serve(b"-NOAUTH Authentication required.\r\n", ADDR_REPLY)
-    (answer,) = ask_sentinels([server.endpoint()], "mymaster", Deadline(2))
+    server = serve(b"-NOAUTH Authentication required.\r\n" * 3, ANSWER)
+    answer = ask(server)
     assert not answer.answered and answer.error_kind == "auth"
     assert len(server.received) == 1
+
+
+def test_the_runid_counts_only_for_the_address_it_describes(serve):
+    """During a failover's reconfiguration the leader names the promoted replica while
+    SENTINEL MASTER still describes the old master."""
+    server = serve(bulk(SENTINEL_ID) + array("10.0.0.2", "6379") + FIELDS)
+    answer = ask(server)
+    assert answer.master == ("10.0.0.2", 6379) and answer.about == ("10.0.0.1", 6379)
+    assert answer.runid is None
 
 
 @pytest.mark.parametrize(
     "reply",
     [
-        b"*2\r\n$8\r\n10.0.0.1\r\n$3\r\nabc\r\n",
-        b"*2\r\n$8\r\n10.0.0.1\r\n$5\r\n70000\r\n",
-        b"*1\r\n$8\r\n10.0.0.1\r\n",
-        b"+OK\r\n",
+        bulk(SENTINEL_ID) + array("10.0.0.1", "abc") + FIELDS,
+        bulk(SENTINEL_ID) + array("10.0.0.1", "70000") + FIELDS,
+        bulk(SENTINEL_ID) + array("10.0.0.1") + FIELDS,
+        bulk(SENTINEL_ID) + b"+OK\r\n" + FIELDS,
+        bulk(SENTINEL_ID) + array("10.0.0.9\n<30> event=check verdict=ok", "6379") + FIELDS,
+        bulk(SENTINEL_ID) + array("host\x1b[2J", "6379") + FIELDS,
+        bulk("not-an-id\x1b[2J") + ADDR_REPLY + FIELDS,
+        bulk("0x" + "f" * 38) + ADDR_REPLY + FIELDS,
+        bulk("-" + "f" * 39) + ADDR_REPLY + FIELDS,
+        bulk("f_" * 20) + ADDR_REPLY + FIELDS,
+        bulk(SENTINEL_ID) + ADDR_REPLY + array("ip", "10.0.0.1\r\nx", "port", "6379"),
+        bulk(SENTINEL_ID) + ADDR_REPLY + array("ip", "10.0.0.1", "port", "6379", "runid", "xyz"),
+        bulk(SENTINEL_ID) + ADDR_REPLY + array("ip", "10.0.0.1", "port", "6379", "flags", "a b"),
+        bulk(SENTINEL_ID) + ADDR_REPLY + array("ip", "10.0.0.1", "port"),
+        bulk(SENTINEL_ID) + ADDR_REPLY + b"*1\r\n-ERR nested\r\n",
     ],
 )
-def test_sentinel_malformed_address_is_not_an_answer(serve, reply):
-    from sentinel_vip.probes.sentinel import ask_sentinels
-
-    (answer,) = ask_sentinels([serve(reply).endpoint()], "mymaster", Deadline(2))
+def test_sentinel_malformed_replies_are_not_an_answer(serve, reply):
+    """Peer text is untrusted: a host that is neither an IP nor a hostname, a port out of
+    range, an id or runid that is not 40 hex digits, odd flags: a protocol error."""
+    answer = ask(serve(reply))
     assert not answer.answered and answer.master is None and answer.error_kind == "protocol"
+    assert answer.error.isprintable()
 
 
 def test_sentinel_nil_is_an_unknown_master_name(serve):
-    from sentinel_vip.probes.sentinel import UNKNOWN_MASTER, ask_sentinels
+    from sentinel_vip.probes.sentinel import UNKNOWN_MASTER
 
-    (answer,) = ask_sentinels([serve(b"*-1\r\n").endpoint()], "mymaster", Deadline(2))
+    answer = ask(serve(bulk(SENTINEL_ID) + b"*-1\r\n-ERR No such master with that name\r\n"))
     assert answer.answered and answer.master is None and answer.error == UNKNOWN_MASTER
+    assert answer.sentinel_id == SENTINEL_ID
 
 
 def test_sentinel_hung_one_is_timed_out_and_early_exit_skips_it(serve):
     from sentinel_vip.probes.sentinel import NOT_WAITED, ask_sentinels
 
-    endpoints = [serve(ADDR_REPLY).endpoint(), serve(FakeServer.HOLD).endpoint()]
-    endpoints.append(serve(ADDR_REPLY).endpoint())
+    endpoints = [serve(ANSWER).endpoint(), serve(FakeServer.HOLD).endpoint()]
+    endpoints.append(serve(ANSWER).endpoint())
     start = time.monotonic()
     answers = ask_sentinels(endpoints, "m", Deadline(0.3))
     assert time.monotonic() - start < 0.3 + 0.5
@@ -531,17 +599,19 @@ def test_sentinel_hung_one_is_timed_out_and_early_exit_skips_it(serve):
     assert answers[1].error == NOT_WAITED and not answers[1].answered
 
 
-def test_master_state_falls_back_to_primary_and_parses_pairs(serve):
-    from sentinel_vip.probes.sentinel import flags_of, master_state
-
-    fields = (
-        b"*6\r\n$5\r\nflags\r\n$13\r\nmaster,s_down\r\n$6\r\nquorum\r\n:2\r\n$1\r\nx\r\n$1\r\ny\r\n"
+def test_local_probe_without_info_permission_is_an_auth_failure(serve):
+    server = serve(
+        b"*1\r\n$6\r\nmaster\r\n-NOPERM this user has no permissions to run the 'info' command\r\n"
     )
-    server = serve(b"-ERR Unknown sentinel subcommand 'master'\r\n", fields)
-    (state,) = master_state([server.endpoint()], "m", Deadline(2))
-    assert state == {"flags": "master,s_down", "quorum": "2", "x": "y"}
-    assert flags_of(state) == {"master", "s_down"}
-    assert b"primary" in server.received[1]
+    facts = probe_redis(server.endpoint(), Deadline(2))
+    assert facts.error_kind == "auth" and "+info" in facts.error
+
+
+def test_local_probe_without_a_run_id_is_a_protocol_error(serve):
+    facts = probe_redis(
+        serve(b"*1\r\n$6\r\nmaster\r\n" + bulk("# Server\r\n")).endpoint(), Deadline(2)
+    )
+    assert facts.error_kind == "protocol" and not facts.reachable
 
 
 # -- streaming reads (the watcher's pub/sub) ------------------------------------------------

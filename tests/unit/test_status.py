@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sentinel_vip.admin import status
-from sentinel_vip.decision.facts import SentinelAnswer
 
 MASTER_INFO = {  # INFO replication as redis-py parses it
     "role": "master",
@@ -47,22 +46,48 @@ def test_replication_of_a_replica():
 
 
 def test_sentinel_rows_say_who_agrees():
-    answers = (
-        SentinelAnswer("10.0.0.1:26379", True, ("10.0.0.1", 6379), None),
-        SentinelAnswer("10.0.0.2:26379", True, ("10.0.0.2", 6379), None),
-        SentinelAnswer("10.0.0.3:26379", False, None, "10.0.0.3:26379: timed out", "unreachable"),
-    )
-    states = ({"quorum": "2", "flags": "master"}, {"quorum": "x"}, OSError("down"))
-    rows = status.sentinel_rows(answers, states, "10.0.0.1:6379")
+    from sentinel_answers import said
+
+    from sentinel_vip.decision.agreement import agree
+
+    answers = said(("10.0.0.1", 6379), ("10.0.0.2", 6379), None)
+    rows = status.sentinel_rows(answers, agree(answers, 1, 3))
     assert [(r["master"], r["agrees"], r["quorum"]) for r in rows] == [
-        ("10.0.0.1:6379", True, 2),
+        ("10.0.0.1:6379", False, None),
         ("10.0.0.2:6379", False, None),
         (None, False, None),
     ]
-    assert rows[2]["error"] == "10.0.0.3:26379: timed out"
+    assert rows[2]["error"] == "timed out"
     assert rows[0]["error"] is None and rows[0]["flags"] == "master"
-    # without a majority nobody "agrees"
-    assert not any(r["agrees"] for r in status.sentinel_rows(answers, states, None))
+    assert rows[0]["id"] == f"{1:040x}"
+    answers = said(("10.0.0.1", 6379), ("10.0.0.1", 6379), ("10.0.0.1", 6379),
+                   ids=["1" * 40, "2" * 40, "2" * 40])  # fmt: skip
+    rows = status.sentinel_rows(answers, agree(answers, 2, 3))
+    assert [(r["agrees"], r["duplicate_of"]) for r in rows] == [
+        (True, None),
+        (True, None),
+        (True, "10.0.0.2:26379"),
+    ]
+
+
+def test_table_escapes_peer_text():
+    """Issue 10, case 4: a Sentinel's error text put escape codes on the admin's terminal."""
+    hostile = "x\n<30>event=check verdict=ok\x1b[2J"
+    row = {"address": "s:1", "id": None, "answered": False, "master": None, "agrees": False,
+           "error": hostile, "quorum": None, "flags": None}  # fmt: skip
+    doc = {
+        "host": "h", "master_name": "m",
+        "redis": {"address": "r:1", "reachable": False, "error": hostile},
+        "sentinels": {"answers": [row], "master": None, "need": 2, "count": 3},
+        "vip": {"address": ""}, "keepalived": {"instance": "i", "state": None, "since": None},
+        "check": {"ok": False, "name": "NO_MAJORITY", "code": 8, "reason": hostile,
+                  "since": None},
+        "transitions": [],
+    }  # fmt: skip
+    text = status.table(doc)
+    assert "\x1b" not in text and "\n<30>" not in text
+    assert len(text.splitlines()) == 7
+    assert "\\x1b[2J" in text
 
 
 def test_keepalived_state_is_the_instances_last_record():

@@ -2,7 +2,9 @@
 
 A hook gets the transition in SENTINEL_VIP_* environment variables and nothing else of ours
 (no secrets, no inherited environment beyond PATH/LANG). A failing, hanging or missing hook is
-logged and never breaks the notify that keepalived is waiting on.
+logged and never breaks the notify that keepalived is waiting on. A hook that anyone but root
+(and the user running notify) could change, or reached through a symlink they could plant, is
+refused and logged, never run.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import os
 import signal
 import subprocess
 from dataclasses import dataclass
+
+from sentinel_vip.store import disk
 
 # Left behind by package managers and editors: never run them.
 SKIP_SUFFIXES = (
@@ -26,7 +30,7 @@ BASE_ENV = {
 @dataclass(frozen=True)
 class HookResult:
     name: str
-    status: str  # "ok", "failed", "timeout", "error"
+    status: str  # "ok", "failed", "timeout", "error", "refused"
     code: int | None
     detail: str = ""
 
@@ -54,6 +58,11 @@ def run_hooks(directory: str, variables: dict, timeout: float) -> list[HookResul
 
 def _run_one(path: str, env: dict, timeout: float) -> HookResult:
     name = os.path.basename(path)
+    # Admins run notify by hand as root: a hook the script user (or anyone) could change
+    # would be their program run as root. keepalived refuses such scripts the same way.
+    problem = disk.exec_problem(path)
+    if problem:
+        return HookResult(name, "refused", None, f"not run: {problem}")
     try:
         proc = subprocess.Popen(
             [path],

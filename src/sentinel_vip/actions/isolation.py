@@ -9,16 +9,18 @@ node (demote with notify's guards, then lift), or nobody yet (hold).
 
 from __future__ import annotations
 
-from sentinel_vip.actions import check, demote, fence
+from sentinel_vip.actions import demote, fence
 from sentinel_vip.actions.local import QUERY_DEADLINE
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.decision import demotion
 from sentinel_vip.decision import isolation as rules
-from sentinel_vip.decision.decide import Verdict, settled
+from sentinel_vip.decision.agreement import agree
+from sentinel_vip.decision.decide import Verdict
 from sentinel_vip.errors import ExitCode
-from sentinel_vip.probes import sentinel_views
+from sentinel_vip.probes import identity, sentinel_views
+from sentinel_vip.probes.endpoint import Endpoint
 from sentinel_vip.probes.local_redis import probe_redis
-from sentinel_vip.probes.sentinel import ask_sentinels, master_state
+from sentinel_vip.probes.sentinel import ask_sentinels
 from sentinel_vip.store import tripwire
 
 PROBE_EVERY = 0.1  # while isolation is suspected: replica probes at most this often
@@ -197,27 +199,35 @@ class Isolation:
 
     def _plan(self):
         """Narrow on purpose: "does a Sentinel majority name another master, and may we
-        follow it" in one place, as notify answers it. Each step has its own short deadline,
-        and Sentinels our links know to be silent are not waited for: while a switch
+        follow it" in one place, as notify answers it (plan_demotion, then confirm).
+        Sentinels our links know to be silent are not waited for: while a switch
         propagates the watcher's loop must not stall on a cut-off Sentinel."""
         config, classify = self.config, self.local.classify
-        redis = probe_redis(config.redis, Deadline(QUERY_DEADLINE))
-        answers, states = (), ()
-        if redis.role == "master":
-            policy = check.policy_of(config)
-            answers = ask_sentinels(
-                config.sentinels,
-                config.master_name,
-                Deadline(QUERY_DEADLINE),
-                enough=lambda got: settled(got, policy, classify),
-            )
-            heard = [s for s in config.sentinels if s.label() not in self.local.silent]
-            states = master_state(heard, config.master_name, Deadline(QUERY_DEADLINE))
-        plan = demotion.plan_demotion("FAULT", redis, answers, states, classify, config.agreement)
-        if isinstance(plan, demotion.Demotion) and rules.promoted_lately(
-            states, self.local.is_us, (plan.host, plan.port)
-        ):
+        deadline = Deadline(QUERY_DEADLINE)
+        heard = [s for s in config.sentinels if s.label() not in self.local.silent]
+        box: dict = {}
+        answers = ask_sentinels(
+            heard,
+            config.master_name,
+            deadline,
+            meanwhile=lambda: box.setdefault(
+                "redis", probe_redis(config.redis, deadline, replication=True)
+            ),
+            replicas=True,
+        )
+        redis = box["redis"]
+        counted = agree(answers, config.agreement, len(config.sentinels))
+        plan = demotion.plan_demotion("FAULT", redis, counted, answers, classify)
+        if not isinstance(plan, demotion.Demotion):
+            return plan
+        states = [a.fields for a in answers]
+        if rules.promoted_lately(states, self.local.is_us, (plan.host, plan.port)):
             return demotion.Skip(
                 "a sentinel names this node master under a newer config epoch: just promoted"
             )
-        return plan
+        local = config.redis
+        target = Endpoint(plan.host, plan.port, "", local.username, local.password, local.tls)
+        node = identity.identity_of(config)
+        probed = probe_redis(target, Deadline(QUERY_DEADLINE), replication=True)
+        on_host = identity.on_this_host(node, plan.host, plan.port, Deadline(QUERY_DEADLINE))
+        return demotion.confirm(plan, redis, probed, on_host)

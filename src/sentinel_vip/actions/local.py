@@ -17,7 +17,7 @@ from sentinel_vip.decision.decide import Verdict
 from sentinel_vip.errors import ExitCode
 from sentinel_vip.probes.identity import identity_of
 from sentinel_vip.probes.local_redis import probe_redis
-from sentinel_vip.store import disk
+from sentinel_vip.store import track
 
 QUERY_DEADLINE = 0.3  # every query the fences make; answers on a LAN take milliseconds
 IDENTITY_TTL = 60.0
@@ -95,8 +95,10 @@ class Local:
         """Write the failing verdict now, through the check's own recorder."""
         state_path = os.path.join(self.config.state_dir, check.STATE_NAME)
         verdict = Verdict(False, ExitCode.NO_MAJORITY, reason)
-        previous = disk.read_json(state_path)
-        check.record(self.config, self.logger, verdict, previous, state_path, time.time())
+        stamp = track.started()
+        check.record(
+            self.config, self.logger, verdict, state_path, time.time(), time.monotonic(), stamp
+        )
 
     def may(self, what: str, now: float, every: float) -> bool:
         if now < self._due.get(what, 0.0):

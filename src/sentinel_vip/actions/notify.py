@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from sentinel_vip.actions import demote, hooks
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.decision import demotion
-from sentinel_vip.decision.decide import tally
 from sentinel_vip.errors import UsageError
 from sentinel_vip.probes import identity
-from sentinel_vip.store import history, metrics
+from sentinel_vip.store import disk, history, metrics
 
 STATES = ("MASTER", "BACKUP", "FAULT", "STOP", "DELETED")
 TYPES = ("INSTANCE", "GROUP")
@@ -71,16 +70,21 @@ def _priority(text: str) -> int:
 
 
 def run(config, logger, transition: Transition) -> int:
-    deadline = Deadline(config.notify_deadline)
-    with _lock(config.state_dir, deadline):
+    # The facts as they were when keepalived told us, not after waiting for another run.
+    arrived = time.time()
+    superseded = superseded_by_live_state(transition.state, identity.vip_held(config.vip_address))
+    # The lock wait has its own bound; the deadline covers the probes and the demotion.
+    with _lock(config.state_dir, Deadline(config.notify_deadline)):
+        deadline = Deadline(config.notify_deadline)
         previous = history.last_state(config.history_file, transition.name)
-        superseded = superseded_by_live_state(
-            transition.state, identity.vip_held(config.vip_address)
-        )
         outcome = _observe_and_act(config, transition, deadline)
+        # keepalived repeats a state (restarts, reordered calls): not a transition to record,
+        # unless it demoted (or failed to), which the history must show.
+        repeated = previous == transition.state
+        acted = outcome["action"] in ("demoted", "demote_failed")
         record = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "ts": round(time.time(), 3),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(arrived)),
+            "ts": round(arrived, 3),
             "host": socket.gethostname(),
             "type": transition.kind,
             "instance": transition.name,
@@ -90,12 +94,15 @@ def run(config, logger, transition: Transition) -> int:
             "superseded": superseded,
             **outcome,
         }
+        if repeated:
+            record["repeated"] = True
         level = "warning" if outcome["action"] in ("demoted", "demote_failed") else "notice"
         logger.log(
             level,
             "notify",
             instance=transition.name,
             state=f"{previous or 'UNKNOWN'}->{transition.state}",
+            repeated="yes" if repeated else None,
             priority=transition.priority,
             redis_role=outcome["redis_role"],
             sentinel_master=outcome["sentinel_master"],
@@ -103,13 +110,17 @@ def run(config, logger, transition: Transition) -> int:
             reason=outcome["reason"],
             superseded=superseded,
         )
-        try:
-            history.append(config.history_file, record, config.history_max_lines)
-        except OSError as exc:
-            logger.log("err", "history_unwritable", path=config.history_file, error=exc.strerror)
-        if superseded is None:
+        if not repeated or acted:
+            try:
+                history.append(config.history_file, record, config.history_max_lines)
+            except OSError as exc:
+                logger.log(
+                    "err", "history_unwritable", path=config.history_file, error=exc.strerror
+                )
+        if not repeated and superseded is None:
             metrics.on_transition(config, transition.state, logger)
-    _run_hooks(config, logger, transition, previous, outcome, superseded)
+    if not repeated or acted:
+        _run_hooks(config, logger, transition, previous, outcome, superseded)
     return 0
 
 
@@ -132,33 +143,48 @@ def superseded_by_live_state(state: str, vip_held: bool | None) -> str | None:
 
 
 def _observe_and_act(config, transition: Transition, deadline: Deadline) -> dict:
-    from sentinel_vip.probes.identity import identity_of
+    from sentinel_vip.decision.address import label
+    from sentinel_vip.decision.agreement import agree
+    from sentinel_vip.probes.endpoint import Endpoint
     from sentinel_vip.probes.local_redis import probe_redis
-    from sentinel_vip.probes.sentinel import ask_sentinels, master_state
+    from sentinel_vip.probes.sentinel import ask_sentinels
 
-    classify = identity_of(config).classify
-    redis = probe_redis(config.redis, deadline)
-    answers = ask_sentinels(config.sentinels, config.master_name, deadline)
-    t = tally(answers, classify)
-    leader, top = t.leader()
+    # Half the deadline at most for the facts: a hung Sentinel must leave time to act.
+    facts_deadline = Deadline(deadline.remaining() / 2)
+    box: dict = {}
+    answers = ask_sentinels(
+        config.sentinels,
+        config.master_name,
+        facts_deadline,
+        meanwhile=lambda: box.setdefault(
+            "redis", probe_redis(config.redis, facts_deadline, replication=True)
+        ),
+        replicas=True,
+    )
+    redis = box["redis"]
+    counted = agree(answers, config.agreement, len(config.sentinels))
     outcome = {
         "redis_role": redis.role if redis.reachable else "unreachable",
-        "sentinel_master": leader if top >= config.agreement else None,
-        "sentinels": t.describe(),
+        "sentinel_master": label(*counted.master) if counted.agreed else None,
+        "sentinels": counted.describe(),
         "action": "none",
         "reason": "",
     }
-    states = ()
-    if transition.state in demotion.DEMOTE_STATES and redis.role == "master":
-        states = master_state(config.sentinels, config.master_name, deadline)
-    plan = demotion.plan_demotion(
-        transition.state, redis, answers, states, classify, config.agreement
-    )
+    node = identity.identity_of(config)
+    plan = demotion.plan_demotion(transition.state, redis, counted, answers, node.classify)
     if isinstance(plan, demotion.Skip):
         outcome["reason"] = plan.reason
         return outcome
     if not config.demote:
         outcome.update(action="demotion_disabled", reason=plan.reason)
+        return outcome
+    local = config.redis
+    target = Endpoint(plan.host, plan.port, "", local.username, local.password, local.tls)
+    local_target = identity.on_this_host(node, plan.host, plan.port, deadline)
+    probed = probe_redis(target, deadline, replication=True)
+    plan = demotion.confirm(plan, redis, probed, local_target)
+    if isinstance(plan, demotion.Skip):
+        outcome["reason"] = plan.reason
         return outcome
     result = demote.demote_to(config.redis, plan.host, plan.port, deadline.timeout())
     outcome["action"] = "demoted" if result.ok else "demote_failed"
@@ -196,7 +222,8 @@ class _lock:
 
     def __enter__(self):
         try:
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o640)
+            # never through a planted symlink; created as the state directory's owner
+            self._fd = disk.open_private(self._path, os.O_RDWR)
         except OSError:
             return self  # no state dir: run unserialised rather than not at all
         while True:

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 
 from sentinel_vip.admin import doctor_checks as checks
 from sentinel_vip.admin import doctor_files as files
+from sentinel_vip.admin import doctor_local as local
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.errors import ExitCode
+from sentinel_vip.log import escape_controls
 from sentinel_vip.store import history
 
 DEADLINE = 5.0
@@ -82,10 +84,9 @@ def fence_saved(config) -> dict:
     return tripwire.saved(config)
 
 
-def replicas_via_vip(config, timeout: float) -> list:
-    """Replicas (as one Sentinel knows them) whose master-host is the VIP."""
-    if not config.vip_address:
-        return []
+def sentinel_replicas(config, timeout: float) -> list:
+    """The replicas of ``master_name`` as the first answering Sentinel knows them (SENTINEL
+    REPLICAS), each a dict of strings; [] when none answers."""
     import redis
 
     from sentinel_vip.probes.endpoint import redis_client
@@ -101,10 +102,50 @@ def replicas_via_vip(config, timeout: float) -> list:
         found = []
         for reply in replies or ():
             fields = dict(zip(reply[::2], reply[1::2])) if isinstance(reply, list) else reply
-            if fields.get("master-host") == config.vip_address:
-                found.append(f"{fields.get('ip')}:{fields.get('port')}")
+            if isinstance(fields, dict):
+                found.append({str(k): str(v) for k, v in fields.items()})
         return found
     return []
+
+
+def replicas_via_vip(config, replicas: list) -> list:
+    """Replicas whose master-host is the VIP."""
+    if not config.vip_address:
+        return []
+    return [
+        f"{r.get('ip')}:{r.get('port')}"
+        for r in replicas
+        if r.get("master-host") == config.vip_address
+    ]
+
+
+def identity_facts(config, identity, counted, answers, replicas: list, deadline) -> dict:
+    """This node as the Sentinels see it: the local role and run_id, what the agreed master
+    is to this node (``agreement.whose``), and the address a Sentinel lists this server at
+    (found by its run_id in SENTINEL MASTER or SENTINEL REPLICAS) with what the config
+    makes of that address."""
+    from sentinel_vip.decision.address import canonical_host, label, port_number
+    from sentinel_vip.decision.agreement import whose
+    from sentinel_vip.probes.identity import confirm_named
+    from sentinel_vip.probes.local_redis import probe_redis
+
+    local = probe_redis(config.redis, deadline)
+    facts: dict = {"role": local.role, "run_id": local.run_id}
+    if counted.agreed and local.run_id:
+        named = confirm_named(config, identity, local, counted, deadline)
+        facts["whose"] = whose(counted, local, identity.classify, named)
+    seen = None
+    for answer in answers:
+        if answer.fields and local.run_id and answer.fields.get("runid") == local.run_id:
+            seen = answer.about
+    for replica in replicas:
+        if local.run_id and replica.get("runid") == local.run_id:
+            host, port = canonical_host(replica.get("ip")), port_number(replica.get("port"))
+            if host is not None and port is not None:
+                seen = (host, port)
+    if seen is not None:
+        facts["seen_as"] = (label(*seen), identity.classify(*seen))
+    return facts
 
 
 def script_path_problems(path: str) -> list:
@@ -160,7 +201,8 @@ def host_facts(config, host: Host) -> dict:
     from sentinel_vip.probes.identity import vip_held
 
     binary = host.keepalived_binary()
-    blocks, read = files.parse_keepalived(config.keepalived_config_file)
+    refused: list = []
+    blocks, read = files.parse_keepalived(config.keepalived_config_file, _noting(refused))
     script = ""
     for block in blocks:
         if block.keyword == "vrrp_script" and block.args[:1] == ["sentinel_vip_check"]:
@@ -187,6 +229,7 @@ def host_facts(config, host: Host) -> dict:
     last = history.last_state(config.history_file, config.keepalived_instance)
     return {
         "installed": binary is not None,
+        "refused": refused,
         "unreadable": files.unreadable(config.keepalived_config_file),
         "blocks": blocks,
         "files": read,
@@ -204,13 +247,30 @@ def host_facts(config, host: Host) -> dict:
     }
 
 
-def sentinel_confs(config) -> tuple:
-    """(parsed configs, paths this user may not read) of ``sentinel.config_files``."""
+def _noting(refused: list):
+    """files.read_text that also notes (path, reason) of each file it refused to read."""
+
+    def read(path: str):
+        text = files.read_text(path)
+        if text is None:
+            reason = files.refusal(path)
+            if reason:
+                refused.append((path, reason))
+        return text
+
+    return read
+
+
+def sentinel_confs(config, refused=None) -> tuple:
+    """(parsed configs, paths this user may not read) of ``sentinel.config_files``; files
+    refused (a FIFO, a device, a planted symlink) are added to ``refused``."""
+    refused = [] if refused is None else refused
+    read = _noting(refused)
     confs, unreadable = [], []
     for path in config.sentinel_config_files:
-        text = files.read_text(path)
+        text = read(path)
         if text is not None:
-            confs.append(files.parse_sentinel_conf(path, text))
+            confs.append(files.parse_sentinel_conf(path, text, read))
         elif files.unreadable(path):
             unreadable.append(path)
     return confs, unreadable
@@ -218,10 +278,11 @@ def sentinel_confs(config) -> tuple:
 
 def findings(config, host: Host = Host()) -> list:
     from sentinel_vip.config.load import insecure_files
+    from sentinel_vip.decision.agreement import agree
     from sentinel_vip.probes.identity import identity_of
-    from sentinel_vip.probes.sentinel import ask_sentinels, master_state
+    from sentinel_vip.probes.sentinel import ask_sentinels
 
-    classify = identity_of(config).classify
+    identity = identity_of(config)
     deadline = Deadline(DEADLINE)
     found = checks.config_parsed(config)
     found += checks.secrets(list(insecure_files(config)))
@@ -230,13 +291,29 @@ def findings(config, host: Host = Host()) -> list:
     found += checks.redis(redis, config.vip_address)
     found += checks.fence(redis, fence_saved(config))
     answers = ask_sentinels(config.sentinels, config.master_name, deadline)
-    states = master_state(config.sentinels, config.master_name, deadline)
-    via_vip = replicas_via_vip(config, deadline.timeout(cap=2.0))
-    role = (redis.get("info") or {}).get("role")
-    found += checks.sentinels(config, answers, states, via_vip, classify, role)
-    found += checks.keepalived(config, host_facts(config, host))
-    confs, unreadable = sentinel_confs(config)
-    found += checks.sentinel_files(config, confs, classify, unreadable)
+    counted = agree(answers, config.agreement, len(config.sentinels))
+    replicas = sentinel_replicas(config, deadline.timeout(cap=2.0))
+    me = identity_facts(config, identity, counted, answers, replicas, deadline)
+    found += checks.sentinels(config, answers, counted, replicas_via_vip(config, replicas), me)
+    facts = host_facts(config, host)
+    refused = facts["refused"]
+    if config.keepalived_config_file not in dict(refused):  # else "not found" would mislead
+        found += checks.keepalived(config, facts)
+    confs, unreadable = sentinel_confs(config, refused)
+    found += checks.sentinel_files(config, confs, identity.classify, unreadable)
+    found += local_findings(config, refused)
+    return found
+
+
+def local_findings(config, refused: list) -> list:
+    """The local attack surface (doctor_local): refused files, our files' ownership, the
+    notify hooks, and how the local Redis is reached."""
+    from sentinel_vip.probes.identity import local_addresses
+
+    found = local.refused_files(refused)
+    found += local.ownership(local.file_facts(config))
+    found += local.hooks(local.hook_facts(config))
+    found += local.transport(config, local.socket_facts(config), local_addresses())
     return found
 
 
@@ -247,11 +324,14 @@ def report(found: list) -> str:
     width = max((len(f.item) for f in found), default=0)
     lines = []
     for f in found:
+        # Details quote files other users can write (Sentinel's config) and peers' answers:
+        # never raw to the admin's terminal.
+        detail, fix = escape_controls(f.detail), escape_controls(f.fix or "")
         lines.append(
-            f"{f.status.upper() if f.status != 'ok' else 'ok':4}  {f.item:{width}}  {f.detail}"
+            f"{f.status.upper() if f.status != 'ok' else 'ok':4}  {f.item:{width}}  {detail}"
         )
-        if f.fix and f.status != checks.OK:
-            lines.append(f"{'':4}  {'':{width}}  fix: {f.fix}")
+        if fix and f.status != checks.OK:
+            lines.append(f"{'':4}  {'':{width}}  fix: {fix}")
     counts = {
         s: sum(1 for f in found if f.status == s) for s in (checks.OK, checks.WARN, checks.FAIL)
     }

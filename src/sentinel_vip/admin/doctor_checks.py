@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from sentinel_vip.admin import doctor_files as files
 
 OK, WARN, FAIL = "ok", "warn", "fail"
+# Where the package installs the admin guide (packaging/layout; tests/unit/test_docs.py).
+ADMIN_DOC = "/usr/share/doc/sentinel-vip/admin.md"
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,13 @@ class Finding:
     item: str
     detail: str
     fix: str = ""
+
+
+def without_address(address: str, error) -> str:
+    """A probe's error without its leading ``address:`` (most probes start with it), so a
+    line that names the address first does not name it twice."""
+    text = str(error or "no answer")
+    return text[len(address) + 1 :].strip() if text.startswith(f"{address}:") else text
 
 
 # -- config and secrets ---------------------------------------------------------------------
@@ -178,8 +187,12 @@ def fence(facts: dict, tripwire: dict) -> list:
 # -- the Sentinels ------------------------------------------------------------------------------
 
 
-def sentinels(config, answers, states, replicas_via_vip: list, classify, local_role) -> list:
-    """Reachability, count, quorum, agreement and identity, from ask_sentinels/master_state."""
+def sentinels(config, answers, counted, replicas_via_vip: list, identity_facts) -> list:
+    """Reachability, count, duplicates, quorum, agreement and identity.
+
+    ``answers``/``counted``: ``ask_sentinels`` and ``agreement.agree``; ``identity_facts``:
+    what ``doctor.identity_facts`` found about this node (local role and run_id, whose(),
+    the address Sentinel sees this server at)."""
     found = []
     count = len(config.sentinels)
     majority = count // 2 + 1
@@ -189,7 +202,7 @@ def sentinels(config, answers, states, replicas_via_vip: list, classify, local_r
                 Finding(
                     FAIL,
                     "sentinel",
-                    f"{answer.address}: {answer.error}",
+                    f"{answer.address}: {without_address(answer.address, answer.error)}",
                     "start it, or fix sentinel.addresses / its password",
                 )
             )
@@ -198,36 +211,63 @@ def sentinels(config, answers, states, replicas_via_vip: list, classify, local_r
                 Finding(
                     FAIL,
                     "sentinel",
-                    f"{answer.address} does not monitor {config.master_name}",
+                    f"{answer.address} (id {_short(answer.sentinel_id)}) does not monitor"
+                    f" {config.master_name}",
                     f"SENTINEL MONITOR {config.master_name} <master-ip> <port>"
                     f" {majority} on it, or fix master_name",
                 )
             )
+    ids = [f"{a.address}={_short(a.sentinel_id)}" for a in answers if a.sentinel_id]
+    if ids:
+        found.append(Finding(OK, "sentinel ids", " ".join(ids)))
+    for address, same_as in counted.duplicates:
+        found.append(
+            Finding(
+                FAIL,
+                "duplicate sentinel",
+                f"{address} reaches the same Sentinel as {same_as}: it counts once, so the"
+                f" majority of {count} addresses is harder to reach than it looks",
+                "list every Sentinel once in sentinel.addresses",
+            )
+        )
+    for address, claimed in counted.contested:
+        found.append(
+            Finding(
+                FAIL,
+                "contested sentinel id",
+                f"{address} answers with the id of {claimed} but names another master: one"
+                " of them is not the Sentinel it claims to be (both are counted, once each)",
+                "check what listens at both addresses; SENTINEL MYID must differ per Sentinel",
+            )
+        )
+    distinct = count - len(counted.duplicates)
     reachable = sum(1 for a in answers if a.answered)
-    if reachable == count:
+    if reachable == count and not counted.duplicates:
         found.append(Finding(OK, "sentinels", f"all {count} answer"))
-    if count % 2 == 0:
+    if distinct % 2 == 0:
         found.append(
             Finding(
                 WARN,
                 "sentinel count",
-                f"{count} Sentinels: an even count tolerates no more failures than one fewer",
+                f"{distinct} Sentinels: an even count tolerates no more failures than one fewer",
                 "run an odd number (3 or 5) on independent hosts",
             )
         )
-    elif count < 3:
+    elif distinct < 3:
         found.append(
             Finding(
                 WARN,
                 "sentinel count",
-                f"{count} Sentinel: no failover if it fails",
+                f"{distinct} Sentinel: no failover if it fails",
                 "run 3 Sentinels on independent hosts",
             )
         )
     else:
-        found.append(Finding(OK, "sentinel count", f"{count} (odd)"))
+        found.append(Finding(OK, "sentinel count", f"{distinct} (odd)"))
+    states = [answer.fields for answer in answers]
     found.extend(_quorum(config, answers, states, count, majority))
-    found.extend(_agreement(config, answers, classify, local_role))
+    found.extend(_agreement(counted, identity_facts))
+    found.extend(_seen_as(identity_facts))
     for address in replicas_via_vip:
         found.append(
             Finding(
@@ -238,6 +278,10 @@ def sentinels(config, answers, states, replicas_via_vip: list, classify, local_r
             )
         )
     return found
+
+
+def _short(sentinel_id) -> str:
+    return sentinel_id[:8] if sentinel_id else "?"
 
 
 def _quorum(config, answers, states, count: int, majority: int) -> list:
@@ -289,13 +333,15 @@ def _quorum(config, answers, states, count: int, majority: int) -> list:
     return found
 
 
-def _agreement(config, answers, classify, local_role) -> list:
-    named = sorted({a.master for a in answers if a.answered and a.master is not None})
-    if not named:
+def _agreement(counted, facts: dict) -> list:
+    if not counted.named:
         return []
     found = []
-    if len(named) > 1:
-        listed = ", ".join(f"{h}:{p}" for h, p in named)
+    if len(counted.named) > 1 or counted.conflict:
+        listed = ", ".join(
+            f"{where}" + (f" ({runids} different run_ids)" if runids > 1 else "")
+            for where, _, runids in counted.named
+        )
         found.append(
             Finding(
                 FAIL,
@@ -306,43 +352,54 @@ def _agreement(config, answers, classify, local_role) -> list:
             )
         )
     else:
-        found.append(Finding(OK, "agreement", f"all name {named[0][0]}:{named[0][1]}"))
-    for host, port in named:
-        kind = classify(host, port)
-        if kind == "loopback":
-            found.append(
-                Finding(
-                    FAIL,
-                    "identity",
-                    f"a Sentinel monitors {host}:{port}, a"
-                    " loopback address every node would take for itself"
-                    " (Debian's stock sentinel.conf)",
-                    "SENTINEL REMOVE it and SENTINEL MONITOR the master's real address",
-                )
+        found.append(Finding(OK, "agreement", f"all name {counted.named[0][0]}"))
+    kind, why = facts.get("whose") or (None, None)
+    if kind in ("loopback", "vip"):
+        fix = "SENTINEL REMOVE it and SENTINEL MONITOR the master's real address"
+        found.append(Finding(FAIL, "identity", why, fix))
+    elif kind == "self":
+        found.append(Finding(OK, "identity", why))
+    elif kind is not None and facts.get("role") == "master":
+        found.append(
+            Finding(
+                FAIL,
+                "identity",
+                f"local Redis is master but {why}",
+                "if this node should be the master, set node.addresses to the address"
+                " Sentinel uses for it (see 'seen as'); else demote it (REPLICAOF)",
             )
-        elif kind == "vip":
-            found.append(
-                Finding(
-                    FAIL,
-                    "identity",
-                    f"a Sentinel monitors the VIP {host}",
-                    "monitor the master's own address, not the VIP",
-                )
-            )
-        elif local_role == "master" and kind != "self" and len(named) == 1:
-            found.append(
-                Finding(
-                    FAIL,
-                    "identity",
-                    f"local Redis is master but the Sentinels"
-                    f" name {host}:{port}, which is not recognised as this node",
-                    "set node.addresses to the address Sentinel uses for this"
-                    " node (replica-announce-ip), or fix node.announce_port",
-                )
-            )
-        elif kind == "self":
-            found.append(Finding(OK, "identity", f"{host}:{port} is this node"))
+        )
     return found
+
+
+def _seen_as(facts: dict) -> list:
+    """Does the config describe this server the way the Sentinels see it?"""
+    run_id = facts.get("run_id")
+    if not run_id:
+        return []
+    seen = facts.get("seen_as")
+    if seen is None:
+        return [
+            Finding(
+                WARN,
+                "seen as",
+                f"no Sentinel lists this server (run_id {run_id[:8]}) as master or replica",
+                "make it a replica of the master, or wait for Sentinel's next INFO (10 s)",
+            )
+        ]
+    where, kind = seen
+    if kind == "self":
+        return [Finding(OK, "seen as", f"Sentinel sees this server as {where}, as the config says")]
+    if kind in ("loopback", "vip"):
+        detail = f"Sentinel sees this server as {where}, a {kind} address that identifies no node"
+        fix = "announce the node's own address (replica-announce-ip, sentinel monitor)"
+    else:
+        detail = (
+            f"Sentinel sees this server as {where}, but node.addresses / node.announce_port"
+            " describe another address"
+        )
+        fix = f'set node.addresses = ["{where}"] (or fix node.announce_port)'
+    return [Finding(FAIL, "seen as", detail, fix)]
 
 
 # -- keepalived ----------------------------------------------------------------------------
@@ -371,8 +428,9 @@ def keepalived(config, host: dict) -> list:
                 FAIL,
                 "keepalived",
                 f"{main} not found",
-                "create it with global_defs and include /etc/keepalived/conf.d/*.conf"
-                " (see docs/admin.md)",
+                "create it with a global_defs block (enable_script_security, script_user"
+                " keepalived_script) and the line include /etc/keepalived/conf.d/*.conf"
+                f" (see {ADMIN_DOC}, keepalived.conf)",
             )
         ]
     if config.keepalived_snippet in read:
@@ -460,15 +518,7 @@ def _instance(config, blocks, host) -> list:
         )
     else:
         found.append(Finding(OK, "interface", f"{iface} exists"))
-    if config.vip_interface and iface != config.vip_interface:
-        found.append(
-            Finding(
-                WARN,
-                "interface",
-                f"keepalived uses {iface}, vip.interface is {config.vip_interface}",
-                "sentinel-vip render",
-            )
-        )
+    found.extend(vip_agreement(config, ours))
     weighted = files.weights_with_nopreempt(blocks, ours)
     if weighted:
         found.append(
@@ -501,6 +551,84 @@ def _instance(config, blocks, host) -> list:
         )
     found.extend(_static_vip(config, host))
     return found
+
+
+def vip_agreement(config, instance) -> list:
+    """The VIP, its prefix and its interface as keepalived's instance has them, against
+    ``vip.*`` in the TOML. render writes them from the TOML; a hand-edited instance may not
+    match, and then the check guards an address (a Sentinel naming the VIP is no identity)
+    that keepalived does not move."""
+    vip = config.vip_address
+    if not vip:
+        return []  # _static_vip says vip.address is empty
+    entries = _virtual_addresses(instance)
+    name = instance.args[0] if instance.args else "?"
+    match = next((e for e in entries if _same_ip(e[0], vip)), None)
+    if match is None:
+        moved = ", ".join(f"{a}/{p}" if p else a for a, p, _ in entries) or "no address"
+        return [
+            Finding(
+                FAIL,
+                "vip",
+                f"vrrp_instance {name} moves {moved}; vip.address is {vip}",
+                "sentinel-vip render (it writes the instance from the TOML), or set"
+                " vip.address to the address keepalived moves",
+            )
+        ]
+    _, prefix, device = match
+    device = device or instance.value("interface") or ""
+    host = 128 if ":" in vip else 32
+    want_prefix = config.vip_prefix or host
+    have_prefix = prefix or host
+    found = []
+    if have_prefix != want_prefix:
+        found.append(
+            Finding(
+                WARN,
+                "vip",
+                f"vrrp_instance {name} gives {vip} prefix /{have_prefix};"
+                f" vip.prefix says /{want_prefix}",
+                f"set vip.prefix = {have_prefix}, or sentinel-vip render to apply /{want_prefix}",
+            )
+        )
+    if config.vip_interface and device != config.vip_interface:
+        found.append(
+            Finding(
+                WARN,
+                "vip",
+                f"vrrp_instance {name} puts {vip} on {device}; vip.interface is"
+                f" {config.vip_interface}",
+                f"set vip.interface = {device!r}, or sentinel-vip render to use"
+                f" {config.vip_interface}",
+            )
+        )
+    if not found:
+        found.append(
+            Finding(OK, "vip", f"{vip}/{have_prefix} on {device}: keepalived and the TOML agree")
+        )
+    return found
+
+
+def _virtual_addresses(instance) -> list:
+    """(address, prefix or 0, dev or "") for each VIP line of a vrrp_instance."""
+    entries = []
+    for keyword in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
+        for block in instance.find(keyword):
+            for line in block.children:
+                address, _, prefix = line.keyword.partition("/")
+                args = line.args
+                device = args[args.index("dev") + 1] if "dev" in args[:-1] else ""
+                entries.append((address, int(prefix) if prefix.isdigit() else 0, device))
+    return entries
+
+
+def _same_ip(text: str, vip: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(text) == ipaddress.ip_address(vip)
+    except ValueError:
+        return False
 
 
 def _static_vip(config, host) -> list:

@@ -12,7 +12,12 @@ import os
 import shlex
 from dataclasses import dataclass, field
 
+from sentinel_vip.store import disk
+
 MAX_INCLUDE_DEPTH = 8
+MAX_FILES = 256  # files read for one keepalived config: includes that loop stop here
+MAX_SENTINEL_INCLUDES = 16  # Sentinel configs include one or two files; read no more
+MAX_MONITORS = 16  # `sentinel monitor` lines reported per included file
 
 
 @dataclass
@@ -44,10 +49,17 @@ def _tokens(line: str) -> list:
         return line.split()
 
 
+MAX_READ_BYTES = 4 << 20  # keepalived's and Sentinel's configs are a few KB
+
+
 def read_text(path: str) -> str | None:
+    """The text of a config file, or None when it is missing, unreadable or refused.
+
+    Through store.disk's one reader: only a regular file of at most MAX_READ_BYTES, and no
+    symlink planted where another user can write (Debian's /etc/redis is redis:redis 2770):
+    a FIFO or /dev/zero there must not hang or exhaust doctor and render run as root."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            return fh.read(1 << 20)
+        return disk.read_regular(path, MAX_READ_BYTES).decode("utf-8", "replace")
     except OSError:
         return None
 
@@ -56,12 +68,28 @@ def unreadable(path: str) -> bool:
     """``path`` may exist but this user may not read it (EACCES on it or on a directory on
     the way): "not there" and "not readable by me" need different fixes."""
     try:
-        with open(path, "rb"):
-            return False
+        os.close(disk.open_regular(path))
     except PermissionError:
         return True
     except OSError:
         return False
+    return False
+
+
+def refusal(path: str) -> str:
+    """Why the file at ``path`` is refused (a FIFO, a device, too large, a planted symlink),
+    or "" when it is fine, missing or merely unreadable."""
+    try:
+        fd = disk.open_regular(path)
+    except disk.UnsafeFile as exc:
+        return exc.strerror
+    except OSError:
+        return ""
+    try:
+        size = os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+    return f"is larger than {MAX_READ_BYTES} bytes" if size > MAX_READ_BYTES else ""
 
 
 def parse_keepalived(path: str, read=read_text, expand=None, depth: int = 0):
@@ -74,8 +102,10 @@ def parse_keepalived(path: str, read=read_text, expand=None, depth: int = 0):
 
 
 def _parse_into(path, root, files, read, expand, depth) -> None:
+    if depth > MAX_INCLUDE_DEPTH or len(files) >= MAX_FILES:
+        return  # a file including itself (or a glob matching its includer) ends here
     text = read(path)
-    if text is None or depth > MAX_INCLUDE_DEPTH:
+    if text is None:
         return
     files.append(path)
     stack = [root]
@@ -181,8 +211,10 @@ def parse_sentinel_conf(path: str, text: str, read=read_text) -> SentinelConf:
         if len(words) == 2 and words[0].lower() == "include":
             includes.append(words[1].strip('"'))
     included_monitors = []
-    for included in includes:
-        for monitor in _monitor_lines(read(included) or ""):
+    # Sentinel's directory is the redis user's: thousands of includes of a big file must not
+    # keep doctor, run as root, reading for minutes.
+    for included in list(dict.fromkeys(includes))[:MAX_SENTINEL_INCLUDES]:
+        for monitor in _monitor_lines(read(included) or "")[:MAX_MONITORS]:
             included_monitors.append((included, monitor[0]))
     return SentinelConf(
         path, tuple(includes), tuple(_monitor_lines(text)), tuple(included_monitors)

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from sentinel_vip.admin import render_templates
 from sentinel_vip.config.load import DEFAULT_PATH
-from sentinel_vip.errors import ConfigError, ExitCode, SentinelVipError
+from sentinel_vip.errors import ConfigError, ExitCode, PermissionProblem, SentinelVipError
+from sentinel_vip.log import escape_controls
 from sentinel_vip.store import disk
 
 PROGRAM = "/usr/sbin/sentinel-vip"
@@ -32,10 +33,18 @@ EXAMPLE = {
     "interface": "eth0",
     "vrid": 51,
     "priority": 100,
-    "vip": "192.0.2.10/24",
+    "vip": "192.0.2.100/24",
     "track_file": "/run/sentinel-vip/track",
     "program": PROGRAM,
 }
+
+
+# How the shipped snippet tells the admin about its EDIT lines; generated() replaces it.
+EDIT_NOTE = (
+    "# Set this node's values in /etc/sentinel-vip/sentinel-vip.toml ([vip], [keepalived])\n"
+    '# and run `sentinel-vip render`: it rewrites the lines marked "EDIT" from them.\n'
+    "# Edit them by hand only if you never run render: it refuses to replace an edited copy.\n"
+)
 
 
 class NotGenerated(SentinelVipError):
@@ -105,8 +114,7 @@ def keepalived_text(values: dict, template: str = render_templates.KEEPALIVED) -
 def generated(text: str) -> str:
     """The shipped text's 'EDIT here' remarks turned into 'set in the TOML' ones."""
     text = text.replace(
-        '# Lines marked "EDIT" carry example values: set them for your network.',
-        "# The values of the lines marked (TOML) come from the file named above.",
+        EDIT_NOTE, "# The values of the lines marked (TOML) come from the file named above.\n"
     )
     return text.replace("# EDIT: ", "# (TOML) ")
 
@@ -133,20 +141,23 @@ def sentinel_text(flavour: str, master_name: str, quorum: int) -> str:
         for old, new in (("/etc/redis/", "/etc/valkey/"), ("redis-sentinel", "valkey-sentinel"),
                          ("redis-cli ", "valkey-cli ")):  # fmt: skip
             text = text.replace(old, new)
-    text = text.replace("SENTINEL MONITOR mymaster 10.0.0.1 6379 2",
-                        f"SENTINEL MONITOR {master_name} 10.0.0.1 6379 {quorum}")  # fmt: skip
+    text = text.replace("SENTINEL MONITOR mymaster 192.0.2.11 6379 2",
+                        f"SENTINEL MONITOR {master_name} 192.0.2.11 6379 {quorum}")  # fmt: skip
     text = text.replace("SENTINEL SET mymaster ", f"SENTINEL SET {master_name} ")
     return text.replace('"mymaster" must equal', f'"{master_name}" must equal')
 
 
 def diff(path: str, old: str | None, new: str) -> str:
     before = [] if old is None else old.splitlines(keepends=True)
-    return "".join(
-        difflib.unified_diff(
-            before, new.splitlines(keepends=True),
-            fromfile=path if old is not None else "/dev/null", tofile=path,
-        )
+    lines = difflib.unified_diff(
+        before, new.splitlines(keepends=True),
+        fromfile=path if old is not None else "/dev/null", tofile=path,
     )  # fmt: skip
+    # The old text may come from Sentinel's directory (the redis user's): no raw escapes.
+    return "".join(
+        escape_controls(line[:-1]) + "\n" if line.endswith("\n") else escape_controls(line)
+        for line in lines
+    )
 
 
 def may_replace(existing: str | None, pristine: tuple) -> bool:
@@ -227,12 +238,23 @@ def outputs(config, exists=os.path.exists) -> list:
 # -- the command ----------------------------------------------------------------------------
 
 
+MAX_TARGET_BYTES = 1 << 20  # our snippets are a few KB; a bigger file is not ours
+
+
 def _read(path: str) -> str | None:
+    """The target as it is now (None: absent). Read with store.disk's one reader: a FIFO,
+    a device or a symlink planted where another user can write (Debian's /etc/redis is
+    redis:redis 2770) is refused at once, never waited on or read without end."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
+        data = disk.read_regular(path, MAX_TARGET_BYTES)
     except FileNotFoundError:
         return None
+    except disk.UnsafeFile as exc:
+        raise NotGenerated(
+            f"{path}: {exc.strerror}: not a file sentinel-vip render wrote; left alone."
+            " Remove it (check who put it there) and run render again"
+        ) from None
+    return data.decode("utf-8", "replace")
 
 
 def run(config, dry_run: bool = False, out=None) -> int:
@@ -262,7 +284,10 @@ def run(config, dry_run: bool = False, out=None) -> int:
         if dry_run:
             out.write(diff(output.path, existing, output.text))
             continue
-        disk.atomic_write(output.path, output.text.encode(), 0o644)
+        try:
+            disk.atomic_write(output.path, output.text.encode(), 0o644)
+        except OSError as exc:
+            raise PermissionProblem(f"{output.path}: cannot write: {exc.strerror}") from None
         out.write(f"{output.path}: written\n")
     if not dry_run:
         out.write(

@@ -21,7 +21,9 @@ KEEPALIVED = """\
 # global_defs is not in this file on purpose: keepalived accepts it only once,
 # and your keepalived.conf may already have one.
 #
-# Lines marked "EDIT" carry example values: set them for your network.
+# Set this node's values in /etc/sentinel-vip/sentinel-vip.toml ([vip], [keepalived])
+# and run `sentinel-vip render`: it rewrites the lines marked "EDIT" from them.
+# Edit them by hand only if you never run render: it refuses to replace an edited copy.
 # Every other line is a tuned default; the README explains the knobs.
 
 # Two trackers, one verdict. `sentinel-vip check` exits 0 only when the local
@@ -73,7 +75,7 @@ vrrp_instance sentinel_vip {
     advert_int 0.05
 
     virtual_ipaddress {
-        192.0.2.10/24                 # EDIT: the floating IP (documentation example)
+        192.0.2.100/24                # EDIT: the floating IP (documentation example)
     }
 
     track_script {
@@ -109,7 +111,7 @@ SENTINEL = """\
 # MONITORING THE MASTER. Declare the master once, at runtime, on every Sentinel; Sentinel
 # stores it in its main file itself (example values, run on each node):
 #
-#     redis-cli -p 26379 SENTINEL MONITOR mymaster 10.0.0.1 6379 2
+#     redis-cli -p 26379 SENTINEL MONITOR mymaster 192.0.2.11 6379 2
 #     redis-cli -p 26379 SENTINEL SET mymaster down-after-milliseconds 5000
 #     redis-cli -p 26379 SENTINEL SET mymaster failover-timeout 60000
 #

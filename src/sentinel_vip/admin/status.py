@@ -12,9 +12,11 @@ import os
 import socket
 import time
 
+from sentinel_vip.admin.doctor_checks import without_address
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.errors import ExitCode
-from sentinel_vip.store import disk, history
+from sentinel_vip.log import escape_controls
+from sentinel_vip.store import checkstate, history, track
 
 SCHEMA = 1
 DEADLINE = 3.0  # seconds for all the probes together
@@ -57,25 +59,36 @@ def _address(host, port) -> str | None:
     return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
 
-def sentinel_rows(answers, states, leader: str | None) -> list:
-    """One dict per Sentinel: what it names, whether that is the majority's answer, and its
-    SENTINEL MASTER quorum and flags when it gave them."""
+def sentinel_rows(answers, counted) -> list:
+    """One dict per configured Sentinel: its id, what it names, whether that is the
+    majority's answer (same address and run_id), whether it is another configured address's
+    duplicate, and its SENTINEL MASTER quorum and flags."""
+    duplicates = dict(counted.duplicates)
+    contested = dict(counted.contested)
     rows = []
-    for answer, fields in zip(answers, states):
+    for answer in answers:
         named = _address(*answer.master) if answer.master else None
-        row = {
-            "address": answer.address,
-            "answered": answer.answered,
-            "master": named,
-            "agrees": bool(leader) and named == leader,
-            "error": answer.error if not answer.answered or named is None else None,
-            "quorum": None,
-            "flags": None,
-        }
-        if isinstance(fields, dict):
-            row["quorum"] = _int(fields.get("quorum"))
-            row["flags"] = fields.get("flags")
-        rows.append(row)
+        fields = answer.fields or {}
+        agrees = (
+            counted.agreed
+            and answer.master == counted.master
+            and (answer.runid is None or counted.runid is None or answer.runid == counted.runid)
+        )
+        rows.append(
+            {
+                "address": answer.address,
+                "id": answer.sentinel_id,
+                "duplicate_of": duplicates.get(answer.address),
+                "contests": contested.get(answer.address),
+                "answered": answer.answered,
+                "master": named,
+                "runid": answer.runid,
+                "agrees": bool(agrees),
+                "error": answer.error if not answer.answered or named is None else None,
+                "quorum": _int(fields.get("quorum")),
+                "flags": fields.get("flags"),
+            }
+        )
     return rows
 
 
@@ -151,11 +164,16 @@ def _redis_line(redis: dict) -> str:
 
 
 def _sentinel_line(row: dict) -> str:
+    who = f"id={row['id'][:8]}" if row.get("id") else "id=?"
+    if row.get("duplicate_of"):
+        return f"{row['address']}  {who}  DUPLICATE of {row['duplicate_of']}: counted once"
+    if row.get("contests"):
+        who += f" (CONTESTED: also given by {row['contests']})"
     if row["master"] is None:
-        return f"{row['address']}  no answer: {row['error']}"
+        return f"{row['address']}  no answer: {without_address(row['address'], row['error'])}"
     verdict = "agrees" if row["agrees"] else "DISAGREES"
     extra = f"  quorum={row['quorum']} flags={row['flags']}" if row["flags"] else ""
-    return f"{row['address']}  names {row['master']}  {verdict}{extra}"
+    return f"{row['address']}  {who}  names {row['master']}  {verdict}{extra}"
 
 
 def table(doc: dict) -> str:
@@ -171,6 +189,8 @@ def table(doc: dict) -> str:
     else:
         majority = f"NONE  need {s['need']} of {s['count']} to agree"
     rows.append(("majority", majority))
+    if s.get("identity"):
+        rows.append(("identity", s["identity"]))
     vip = doc["vip"]
     if vip["address"]:
         held = {True: "HELD by this node", False: "not here", None: "?"}[vip["held"]]
@@ -197,7 +217,8 @@ def table(doc: dict) -> str:
     if not doc["transitions"]:
         rows.append(("transition", "none recorded"))
     width = max(len(label) for label, _ in rows)
-    return "".join(f"{label.ljust(width)}  {value}\n" for label, value in rows)
+    # Values come from peers and from files the script user can write: never raw to a terminal.
+    return "".join(f"{label.ljust(width)}  {escape_controls(value)}\n" for label, value in rows)
 
 
 # -- acquisition ----------------------------------------------------------------------------
@@ -230,32 +251,49 @@ def redis_status(endpoint, timeout: float) -> dict:
 
 
 def gather(config, transitions: int = TRANSITIONS, now: float | None = None) -> dict:
-    from sentinel_vip.decision.decide import tally
-    from sentinel_vip.probes.identity import identity_of, vip_held
-    from sentinel_vip.probes.sentinel import ask_sentinels, master_state
+    from sentinel_vip.decision.address import label
+    from sentinel_vip.decision.agreement import SELF, agree, whose
+    from sentinel_vip.probes.identity import confirm_named, identity_of, vip_held
+    from sentinel_vip.probes.local_redis import probe_redis
+    from sentinel_vip.probes.sentinel import ask_sentinels
 
     deadline = Deadline(DEADLINE)
-    answers = ask_sentinels(config.sentinels, config.master_name, deadline)
-    states = master_state(config.sentinels, config.master_name, deadline)
-    classify = identity_of(config).classify
-    counted = tally(answers, classify)
-    leader, votes = counted.leader()
-    agreed = leader if votes >= config.agreement else None
+    identity = identity_of(config)
+    box: dict = {}
+    answers = ask_sentinels(
+        config.sentinels,
+        config.master_name,
+        deadline,
+        meanwhile=lambda: box.setdefault("local", probe_redis(config.redis, deadline)),
+    )
+    counted = agree(answers, config.agreement, len(config.sentinels))
+    local = box["local"]
+    kind = why = None
+    if counted.agreed and local.reachable and not local.error_kind:
+        named = confirm_named(config, identity, local, counted, deadline)
+        kind, why = whose(counted, local, identity.classify, named)
     records = history.read(config.history_file, 200)
+    now = time.time() if now is None else now
+    state = checkstate.read(
+        os.path.join(config.state_dir, checkstate.NAME), now, time.monotonic(), track.boot_id()
+    )
     doc = {
         "schema": SCHEMA,
-        "generated": round(time.time() if now is None else now, 3),
+        "generated": round(now, 3),
         "host": socket.gethostname(),
         "config": config.path,
         "master_name": config.master_name,
         "redis": redis_status(config.redis, deadline.timeout(cap=2.0)),
         "sentinels": {
             "count": len(config.sentinels),
+            "distinct": len(config.sentinels) - len(counted.duplicates),
             "need": config.agreement,
-            "master": agreed,
-            "votes": votes if agreed else 0,
-            "master_is_this_node": bool(agreed) and counted.kinds.get(agreed) == "self",
-            "answers": sentinel_rows(answers, states, agreed),
+            "master": label(*counted.master) if counted.agreed else None,
+            "runid": counted.runid,
+            "votes": counted.votes,
+            "master_is_this_node": kind == SELF,
+            "identity": why,
+            "answers": sentinel_rows(answers, counted),
         },
         "vip": {
             "address": config.vip_address,
@@ -263,7 +301,7 @@ def gather(config, transitions: int = TRANSITIONS, now: float | None = None) -> 
             "held": vip_held(config.vip_address),
         },
         "keepalived": keepalived_state(records, config.keepalived_instance),
-        "check": check_summary(disk.read_json(os.path.join(config.state_dir, "check.json"))),
+        "check": check_summary(state),
         "transitions": transition_rows(records[-transitions:] if transitions else []),
     }
     return doc

@@ -27,6 +27,7 @@ import sys
 from sentinel_vip.config import files as config_files
 from sentinel_vip.config.record import Config
 from sentinel_vip.probes.endpoint import Endpoint, TLSSettings
+from sentinel_vip.store import disk
 
 CACHE_NAME = "config.cache"
 FORMAT = 1
@@ -102,12 +103,12 @@ def _key(path: str, file_stamp: tuple, text: str) -> tuple:
 def _read_config(path: str):
     """(text, stamp) of the config file as it is now, or None (the full load explains)."""
     try:
-        fd = os.open(path, _READ_FLAGS)
+        fd = disk.open_regular(path)  # the one reader: regular file, no planted symlink
     except (OSError, ValueError, TypeError):
         return None
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > config_files.MAX_CONFIG_BYTES:
+        if info.st_size > config_files.MAX_CONFIG_BYTES:
             return None
         data = os.read(fd, config_files.MAX_CONFIG_BYTES + 1)
     except OSError:
@@ -198,8 +199,6 @@ def _store(cache_path: str, key: tuple, loaded: Config, text: str) -> None:
         blob = marshal.dumps({"key": key, "config": fields, "password_files": files})
     except ValueError:  # a field that is not plain data: do without the cache
         return
-    from sentinel_vip.store import disk
-
     try:
         disk.atomic_write(cache_path, blob, 0o600)
     except OSError:

@@ -12,6 +12,8 @@ import errno
 import os
 import stat
 
+from sentinel_vip.store import disk
+
 DEFAULT_PATH = "/etc/sentinel-vip/sentinel-vip.toml"
 ENV_VAR = "SENTINEL_VIP_CONFIG"
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few KB; anything near this is not one
@@ -44,6 +46,9 @@ def insecure_files(config) -> list:
         except KeyError:
             group = str(info.st_gid)
         reasons = []
+        if path == config.path and info.st_uid != 0:
+            reasons.append(f"owned by {disk.user_name(info.st_uid)}, who could make a run as"
+                           " root execute any program (notify.hooks_dir)")  # fmt: skip
         if mode & 0o006:
             reasons.append("readable or writable by others")
         if mode & 0o020:
@@ -58,6 +63,79 @@ def insecure_files(config) -> list:
     return messages
 
 
+def root_trust_problem(path: str, info: os.stat_result) -> str:
+    """Why root must not act on the config file ``path`` (``info``: the stat of the file read),
+    or "". The config names the hooks notify runs and the files render writes: whoever can
+    change it (its owner, a group, anyone able to replace it in its directory) can have a run
+    as root execute their program or write their text anywhere."""
+    who = disk.other_writers(path, info, {0}, {0})
+    if not who:
+        directory, who = disk.dir_writers(path, {0}, {0})
+        who = f"{who}, through {directory}" if who else ""
+    if not who:
+        return ""
+    return (
+        f"can be changed by {who}: as root, sentinel-vip would run the hooks and write the"
+        f" files it names; fix: chown root:keepalived_script {path} && chmod 0640 {path}"
+        " (and a directory only root can write)"
+    )
+
+
+def track_file_problem(path: str, script_user: str) -> str:
+    """Why keepalived's track file must not be at ``path`` ("" when it may).
+
+    keepalived believes whatever the file says ("1" keeps the VIP), so nobody but root and
+    the script user may create or replace it: its directory, and every directory above it,
+    must be writable by nobody else (a sticky ancestor such as /tmp is fine: others cannot
+    move what is in it; the directory itself may not be sticky-shared, as others could create
+    the file before we do). A directory that does not exist yet (/run/sentinel-vip before
+    tmpfiles or systemd creates it at boot) is judged by the nearest one that exists: only
+    who can write that one can create it, and the check reports the missing directory at
+    run time itself.
+    """
+    if not path:
+        return ""
+    users, groups = _trusted_ids(script_user)
+    directory, writers = disk.dir_writers(path, users, groups)
+    if not writers:
+        return ""
+    return (
+        f"{directory} can be written by {writers}: they could create or replace"
+        " the track file, and keepalived keeps the VIP on a '1'; expected a"
+        f" directory only root and {script_user} can write (the default"
+        " /run/sentinel-vip)"
+    )
+
+
+def state_dir_problem(directory: str, script_user: str) -> str:
+    """Why the state directory must not be ``directory`` ("" when it may): the check reads
+    its verdict back from there on every run (check.json: when Sentinel last agreed, which
+    no_majority_grace trusts), so the same people as for the track file, and nobody else,
+    may write it."""
+    users, groups = _trusted_ids(script_user)
+    found, writers = disk.dir_writers(os.path.join(directory, "check.json"), users, groups)
+    if not writers:
+        return ""
+    return (
+        f"{found} can be written by {writers}: they could plant the check's stored verdict"
+        " or hold its locks; expected a directory only root and"
+        f" {script_user} can write (the default /run/sentinel-vip)"
+    )
+
+
+def _trusted_ids(script_user: str):
+    import pwd  # only on a full load
+
+    users, groups = {0, os.geteuid()}, {0}
+    try:
+        entry = pwd.getpwnam(script_user)
+        users.add(entry.pw_uid)
+        groups.add(entry.pw_gid)
+    except (KeyError, TypeError):
+        pass
+    return users, groups
+
+
 class Unusable(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -65,35 +143,24 @@ class Unusable(Exception):
 
 
 def read_bounded(path: str, limit: int) -> bytes:
+    """The file's bytes through store.disk's one reader: a regular file (a FIFO put where the
+    config should be must not hang the check), at most ``limit`` bytes, and no symlink that
+    someone other than root or us could have planted."""
+    return read_bounded_stat(path, limit)[0]
+
+
+def read_bounded_stat(path: str, limit: int) -> tuple:
+    """(bytes, stat of the file read): ``read_bounded`` for judging who owns what was read."""
     if not path:
         raise Unusable(f"no config path given, expected --config PATH or {ENV_VAR}")
     if "\x00" in path:
         raise Unusable("the path contains a NUL character")
     try:
-        # O_NONBLOCK: a FIFO put where the config should be must not hang the check.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        return disk.read_regular_stat(path, limit)
+    except disk.UnsafeFile as exc:
+        raise Unusable(exc.strerror) from None
     except OSError as exc:
         raise Unusable(os_reason(exc, path)) from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise Unusable("is a directory, expected a file")
-        if not stat.S_ISREG(info.st_mode):
-            raise Unusable("is not a regular file")
-        chunks, size = [], 0
-        while size <= limit:
-            chunk = os.read(fd, limit + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > limit:
-            raise Unusable(f"is larger than {limit} bytes")
-        return b"".join(chunks)
-    except OSError as exc:
-        raise Unusable(os_reason(exc, path)) from None
-    finally:
-        os.close(fd)
 
 
 def os_reason(exc: OSError, path: str) -> str:

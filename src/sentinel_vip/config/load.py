@@ -10,6 +10,7 @@ password (inline or from a file) ever appears in it.
 from __future__ import annotations
 
 import ipaddress
+import os
 import sys
 
 from sentinel_vip.config import schema
@@ -25,8 +26,11 @@ from sentinel_vip.config.files import (  # noqa: F401 - re-exported: config.X as
 )
 from sentinel_vip.config.files import Unusable as _Unusable
 from sentinel_vip.config.files import decode as _decode
-from sentinel_vip.config.files import read_bounded as _read_bounded
+from sentinel_vip.config.files import read_bounded_stat as _read_bounded_stat
 from sentinel_vip.config.files import read_secret as _read_secret
+from sentinel_vip.config.files import root_trust_problem as _root_trust_problem
+from sentinel_vip.config.files import state_dir_problem as _state_dir_problem
+from sentinel_vip.config.files import track_file_problem as _track_file_problem
 from sentinel_vip.config.record import Config
 from sentinel_vip.config.schema import INVALID, describe
 from sentinel_vip.errors import ConfigError
@@ -38,9 +42,14 @@ MAX_PROBLEMS = 50  # one line in syslog must stay readable
 
 def load(path: str) -> Config:
     try:
-        text = _decode(_read_bounded(path, MAX_CONFIG_BYTES))
+        data, info = _read_bounded_stat(path, MAX_CONFIG_BYTES)
+        text = _decode(data)
     except _Unusable as exc:
         raise ConfigError(path, [exc.reason]) from None
+    if os.geteuid() == 0:  # admins run notify, render, status as root
+        untrusted = _root_trust_problem(path, info)
+        if untrusted:
+            raise ConfigError(path, [untrusted])
     if not text.strip():
         raise ConfigError(
             path, ["file is empty, expected at least master_name and [sentinel] addresses"]
@@ -108,6 +117,8 @@ def _build(data, path: str, from_file: bool) -> Config:
     unicast_src = _unicast_ips([keepalived["unicast_src_ip"]], "unicast_src_ip", problems)
     unicast_peers = _unicast_ips(keepalived["unicast_peers"], "unicast_peers", problems)
     _vip_prefix(values["vip"]["prefix"], vip, problems)
+    _track_file(values["check"]["track_file"], keepalived["script_user"], problems)
+    _state_dir(values["paths"]["state_dir"], keepalived["script_user"], problems)
     if problems:
         if len(problems) > MAX_PROBLEMS:
             more = len(problems) - MAX_PROBLEMS
@@ -177,10 +188,14 @@ def _build(data, path: str, from_file: bool) -> Config:
 
 
 def _ip(text: str):
+    """The address, an IPv4-mapped IPv6 spelling (::ffff:a.b.c.d) as the IPv4 address it is:
+    '[::ffff:<VIP>]' or '::ffff:127.0.0.1' are refused wherever the plain forms are, and
+    one Sentinel cannot be listed twice under two spellings."""
     try:
-        return ipaddress.ip_address(text)
+        ip = ipaddress.ip_address(text)
     except ValueError:
         return None
+    return ip.ipv4_mapped or ip if ip.version == 6 else ip
 
 
 def _split_address(text: str, default_port):
@@ -249,6 +264,22 @@ def _vip_prefix(prefix, vip, problems: list) -> None:
         )
 
 
+def _track_file(path, script_user, problems: list) -> None:
+    if path is INVALID or not path or script_user is INVALID:
+        return
+    reason = _track_file_problem(path, script_user)
+    if reason:
+        problems.append(f"check.track_file: {path}: {reason}")
+
+
+def _state_dir(path, script_user, problems: list) -> None:
+    if path is INVALID or not path or script_user is INVALID:
+        return
+    reason = _state_dir_problem(path, script_user)
+    if reason:
+        problems.append(f"paths.state_dir: {path}: {reason}")
+
+
 def _password(section: dict, name: str, problems: list):
     password, password_file = section["password"], section["password_file"]
     if password is INVALID or password_file is INVALID:
@@ -292,9 +323,25 @@ def _host_problem(host: str, vip) -> str:
             return "a unicast address (0.0.0.0 and :: are listening wildcards)"
         if vip is not None and ip == vip:
             return "not the VIP: it points at whichever node holds it, not at one server"
+    elif _inet_aton(host):
+        return (
+            f"an IP address written as a.b.c.d: the resolver reads it as {_inet_aton(host)}"
+            " (a hex or short spelling is not a hostname)"
+        )
     elif "%" in host or not schema.is_host(host):  # '%' only belongs in an IPv6 zone
         return "a hostname or IP address"
     return ""
+
+
+def _inet_aton(host: str) -> str:
+    """The IPv4 address getaddrinfo makes of a non-standard spelling ('0x0a000064',
+    '0xa.0.0.100'), or "": such a 'hostname' would slip past the VIP rule."""
+    import socket  # only on a full load
+
+    try:
+        return str(ipaddress.IPv4Address(socket.inet_aton(host)))
+    except (OSError, ValueError):
+        return ""
 
 
 def _redis_host(section: dict, vip, problems: list):
@@ -330,16 +377,57 @@ def _sentinel_addresses(addresses, vip, problems: list):
             ok = False
             continue
         ip = _ip(host)
-        host = str(ip) if ip else host.lower()
+        host = str(ip) if ip else host.lower().rstrip(".")
         if (host, port) in seen:
             problems.append(
                 f"{where} each Sentinel once (same as [{seen[host, port]}]):"
                 " a duplicate would count one Sentinel's vote twice"
             )
             ok = False
+            continue
         seen[host, port] = index
         parsed.append((host, port))
+    if _aliases(addresses, seen, problems):
+        ok = False
     return tuple(parsed) if ok else INVALID
+
+
+# Names in sentinel.addresses are resolved at load (all together within this budget) to find
+# aliases of one Sentinel; a name that does not resolve in time is left to the run-time
+# check, which counts every Sentinel once by its own id (SENTINEL MYID) anyway.
+RESOLVE_BUDGET = 0.25
+
+
+def _aliases(texts, entries: dict, problems: list) -> bool:
+    """Report entries that reach the same address as an earlier one (127.0.0.1, localhost
+    and [::ffff:127.0.0.1] on one port are one Sentinel); True when there are any.
+    ``entries``: (host, port) -> index in ``texts``, IPs already canonical."""
+    from sentinel_vip.deadline import Deadline
+    from sentinel_vip.probes.resp import ProbeError, resolve
+
+    budget = Deadline(RESOLVE_BUDGET)
+    reached: dict = {}  # (ip, port) -> index of the first entry reaching it
+    found = False
+    for (host, port), index in sorted(entries.items(), key=lambda item: item[1]):
+        if _ip(host) is not None:
+            ips = {host}
+        else:
+            try:
+                infos = resolve(host, port, budget, host)
+            except (OSError, ProbeError):
+                infos = ()
+            ips = {str(_ip(info[4][0].split("%", 1)[0])) for info in infos}
+        same = sorted({reached[ip, port] for ip in ips if (ip, port) in reached})
+        if same:
+            problems.append(
+                f"sentinel.addresses[{index}]: found {describe(texts[index])}, expected each"
+                f" Sentinel once: it reaches the same address as [{same[0]}]"
+                f" {describe(texts[same[0]])}, so one Sentinel would count twice"
+            )
+            found = True
+        for ip in ips:
+            reached.setdefault((ip, port), index)
+    return found
 
 
 def _agreement(agreement, sentinels, problems: list):
@@ -363,6 +451,8 @@ def _agreement(agreement, sentinels, problems: list):
 
 
 def _node_addresses(addresses, allow_loopback: bool, vip, problems: list):
+    from sentinel_vip.decision.address import canonical_host, is_loopback, normalise
+
     if addresses is INVALID:
         return ()
     parsed = []
@@ -375,7 +465,19 @@ def _node_addresses(addresses, allow_loopback: bool, vip, problems: list):
             continue
         ip = _ip(host)
         if ip is None:
-            problems.append(f"{where} an IP address: Sentinel reports IPs, not hostnames")
+            # Sentinels announcing hostnames (announce-hostnames yes) name this node by name.
+            name = canonical_host(host)
+            if name is None or normalise(name) is not None:  # not a name; an IP with a zone
+                problems.append(f"{where} an IP address or a hostname, as Sentinel reports it")
+            elif is_loopback(name) and not allow_loopback:
+                problems.append(
+                    f"{where} this node's own name: {name} means every node"
+                    " (allow_loopback = true is for single-host tests)"
+                )
+            elif (name, port) in parsed:
+                problems.append(f"{where} each address once")
+            else:
+                parsed.append((name, port))
         elif ip.is_unspecified or ip.is_multicast:
             problems.append(f"{where} this node's unicast address")
         elif ip.is_loopback and not allow_loopback:

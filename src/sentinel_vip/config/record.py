@@ -17,7 +17,7 @@ class Config(Record):
     sentinels: tuple  # tuple[Endpoint, ...], one per sentinel.addresses entry, in order
     agreement: int  # resolved count of Sentinels that must name this node
     no_majority_grace: float
-    node_addresses: tuple  # tuple[tuple[str, int | None], ...]; IPs normalised by ipaddress
+    node_addresses: tuple  # ((host, port or None), ...): canonical IPs or lower-case names
     announce_port: int  # 0 in the file is resolved to redis.port here
     allow_loopback: bool
     vip_address: str  # normalised IP, or ""

@@ -210,7 +210,10 @@ SENTINEL_ADDRESS = Text(
     empty_ok=False,
 )
 NODE_ADDRESS = Text(
-    None, '"ip", "ip:port" or "[IPv6]:port"', allow=lambda v: len(v) <= 100, empty_ok=False
+    None,
+    '"ip", "ip:port", "[IPv6]:port", "hostname" or "hostname:port"',
+    allow=lambda v: len(v) <= 300,
+    empty_ok=False,
 )
 
 ABSOLUTE_PATH = Text(None, "an absolute path", allow=is_absolute_path, empty_ok=False)

@@ -1,17 +1,19 @@
-"""Is an (ip, port) named by Sentinel this node?
+"""Is an address named by Sentinel this node's, as the config describes this node?
 
-Either the admin lists this node's addresses (``node.addresses``), or we detect them: the
-address must be one of the host's own and the port the announced one. Local addresses are
-read from the kernel (an AF_NETLINK RTM_GETADDR dump, else /proc), never by trying
-``bind()``: hosts running keepalived often set ``net.ipv4.ip_nonlocal_bind=1``, where bind
-succeeds for any address. No process is spawned; this runs every second.
+This is the *address* half of identity; the other half is the server's run_id, compared in
+``decision.agreement.whose``. Either the admin lists this node's addresses as Sentinel
+spells them (``node.addresses``: IPs or hostnames), or we detect them: the address must be
+one of the host's own (or the host's own name) and the port the announced one. Local
+addresses are read from the kernel (an AF_NETLINK RTM_GETADDR dump, else /proc), never by
+trying ``bind()``: hosts running keepalived often set ``net.ipv4.ip_nonlocal_bind=1``, where
+bind succeeds for any address. No process is spawned; this runs every second.
 
-Loopback and the VIP never identify a node: Debian's stock sentinel.conf monitors
-127.0.0.1, which every node would take for itself, and the VIP is local on whichever node
-holds it.
+Loopback (and ``localhost``) and the VIP never identify a node: Debian's stock sentinel.conf
+monitors 127.0.0.1, which every node would take for itself, and the VIP is local on
+whichever node holds it.
 
-Addresses are handled as canonical strings (``inet_ntop``'s spelling of ``inet_pton``'s
-bytes), not ``ipaddress`` objects: importing ipaddress cost the check ~1 ms a run.
+Addresses are handled as canonical strings (``decision.address``), not ``ipaddress``
+objects: importing ipaddress cost the check ~1 ms a run.
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ from __future__ import annotations
 import _socket
 import functools
 import struct
+
+from sentinel_vip.decision.address import (
+    canonical_host,
+    canonical_ip,
+    is_loopback,
+    is_unspecified,
+    normalise,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for annotations only: importing typing costs the check ~3 ms a run
@@ -44,42 +54,6 @@ _IFA_LOCAL = 2
 _NLMSG_HDR = struct.Struct("=IHHII")
 _IFADDRMSG = struct.Struct("=BBBBI")
 _RTATTR = struct.Struct("=HH")
-
-
-_V4_MAPPED = bytes(10) + b"\xff\xff"  # ::ffff:0:0/96
-
-
-def _packed(text: str) -> bytes | None:
-    """The 4 or 16 bytes of an IP literal (strict: no leading zeros), else None."""
-    for family in (_socket.AF_INET, _socket.AF_INET6):
-        try:
-            return _socket.inet_pton(family, text)
-        except (OSError, ValueError):  # ValueError: NUL or a surrogate in the text
-            pass
-    return None
-
-
-def _canonical(packed: bytes) -> Address:
-    """One spelling per address; IPv4-mapped IPv6 becomes the IPv4 address."""
-    if len(packed) == 16 and packed[:12] == _V4_MAPPED:
-        packed = packed[12:]
-    family = _socket.AF_INET if len(packed) == 4 else _socket.AF_INET6
-    return _socket.inet_ntop(family, packed)
-
-
-def normalise(text: str) -> Address | None:
-    """An IP address in canonical form, without zone, IPv4-mapped IPv6 turned into IPv4;
-    None for a hostname."""
-    packed = _packed(text.strip("[]").split("%", 1)[0])
-    return _canonical(packed) if packed is not None else None
-
-
-def _is_loopback(addr: Address) -> bool:
-    return addr.startswith("127.") or addr == "::1"  # 127.0.0.0/8, ::1/128
-
-
-def _is_unspecified(addr: Address) -> bool:
-    return addr in ("0.0.0.0", "::")
 
 
 def _align(n: int) -> int:
@@ -113,9 +87,9 @@ def _parse_addr_messages(data: bytes) -> tuple[bool, list]:
             # IFA_LOCAL is the own address; on point-to-point links IFA_ADDRESS is the peer.
             raw = attrs.get(_IFA_LOCAL, attrs.get(_IFA_ADDRESS))
             if family == _socket.AF_INET and raw is not None and len(raw) == 4:
-                found.append(_canonical(raw))
+                found.append(canonical_ip(raw))
             elif family == _socket.AF_INET6 and raw is not None and len(raw) == 16:
-                found.append(_canonical(raw))
+                found.append(canonical_ip(raw))
         offset += _align(length)
     return False, found
 
@@ -167,7 +141,7 @@ def proc_addresses(
             for line in fh:
                 fields = line.split()
                 if fields and len(fields[0]) == 32:
-                    found.add(_canonical(bytes.fromhex(fields[0])))
+                    found.add(canonical_ip(bytes.fromhex(fields[0])))
     except (OSError, ValueError):
         pass
     return frozenset(found)
@@ -184,8 +158,16 @@ def local_addresses() -> frozenset[Address]:
 
 def _parse_entry(entry) -> tuple[Address | str, int | None]:
     host, port = entry
-    addr = normalise(host)
-    return (addr if addr is not None else host), port
+    return canonical_host(host) or host, port
+
+
+@functools.lru_cache(maxsize=1)
+def _own_name() -> str:
+    """This host's name, lower case, first label only ("" when unknown)."""
+    try:
+        return _socket.gethostname().lower().split(".", 1)[0]
+    except OSError:
+        return ""
 
 
 class Identity:
@@ -198,16 +180,18 @@ class Identity:
         vip: str = "",
         allow_loopback: bool = False,
         addresses: Iterable[Address] | None = None,
+        hostname: str | None = None,
     ) -> None:
         self._explicit = tuple(_parse_entry(entry) for entry in explicit)
         self._announce_port = announce_port
         self._vip = normalise(vip) if vip else None
-        self._allow_loopback = allow_loopback
-        # ``addresses`` replaces detection (tests); None = ask the kernel when first needed.
+        self.allow_loopback = allow_loopback
+        # ``addresses`` / ``hostname`` replace detection (tests); None = ask the kernel.
         # (Any spelling, ipaddress objects included, is brought to the canonical one.)
         self._addresses = None
         if addresses is not None:
             self._addresses = frozenset(normalise(str(a)) for a in addresses) - {None}
+        self._hostname = hostname
 
     def _local(self) -> frozenset[Address]:
         if self._addresses is None:
@@ -222,23 +206,42 @@ class Identity:
                 return True
         return False
 
+    def _own_hostname(self, host: str) -> bool:
+        own = _own_name() if self._hostname is None else self._hostname
+        return bool(own) and host.split(".", 1)[0] == own
+
     def classify(self, ip: str, port: int) -> str:
-        addr = normalise(ip)
-        if addr is None:
-            # A hostname: only an explicit entry spelled the same way can claim it.
-            return SELF if self._explicit_match(ip, port) else OTHER
+        host = canonical_host(ip)
+        if host is None:
+            return OTHER  # not an address at all: certainly not this node
+        addr = normalise(host)
+        if addr is None:  # a hostname
+            if is_loopback(host) and not self.allow_loopback:
+                return LOOPBACK
+            if self._explicit:
+                return SELF if self._explicit_match(host, port) else OTHER
+            if port == self._announce_port and self._own_hostname(host):
+                return SELF
+            return OTHER
         if self._vip is not None and addr == self._vip:
             return VIP
-        loopback = _is_loopback(addr)
-        if (loopback or _is_unspecified(addr)) and not (self._allow_loopback and loopback):
+        loopback = is_loopback(addr)
+        if (loopback or is_unspecified(addr)) and not (self.allow_loopback and loopback):
             return LOOPBACK
         if self._explicit:
             return SELF if self._explicit_match(addr, port) else OTHER
         if port != self._announce_port:
             return OTHER
-        if addr in self._local() or (loopback and self._allow_loopback):
+        if addr in self._local() or (loopback and self.allow_loopback):
             return SELF
         return OTHER
+
+    def usable_here(self, address: str) -> bool:
+        """May a connection from this host to ``address`` (a resolved IP) stand for one from
+        a Sentinel? Not to loopback (unless allowed), a wildcard, or the VIP."""
+        if address == self._vip or is_unspecified(address):
+            return False
+        return self.allow_loopback or not is_loopback(address)
 
 
 def identity_of(config) -> Identity:
@@ -249,6 +252,60 @@ def identity_of(config) -> Identity:
         vip=config.vip_address,
         allow_loopback=config.allow_loopback,
     )
+
+
+def confirm_named(config, identity: Identity, redis, counted, deadline, previous_run_id=None):
+    """The probe ``decision.agreement.whose`` needs while the Sentinels have not read the
+    agreed master's run_id, or still report ``previous_run_id`` (this node's before a
+    restart): made only then, only when the local Redis is a master with a run_id and the
+    config says the agreed address is this node's; else None."""
+    if redis.role != "master" or not redis.run_id or not counted.agreed:
+        return None
+    stale = counted.runid is not None and counted.runid == previous_run_id != redis.run_id
+    if (counted.runid is not None and not stale) or identity.classify(*counted.master) != SELF:
+        return None
+    return probe_named(config, identity, *counted.master, deadline)
+
+
+def probe_named(config, identity: Identity, host: str, port: int, deadline):
+    """``RedisFacts`` of the server answering at ``host:port`` as reached from this host, or
+    None when that proves nothing (it resolves to loopback, the VIP, nothing).
+
+    Used only while the Sentinels have not read the named master's run_id yet (after a
+    switch, until Sentinel's next INFO: up to 10 s). The address is one the config says is
+    this node's (the caller checked), so from here it reaches a local listener; the server
+    answering there with the local Redis' run_id is this node's Redis, which is what a
+    Sentinel connecting to that address reaches too.
+    """
+    from sentinel_vip.probes.endpoint import Endpoint
+    from sentinel_vip.probes.local_redis import probe_redis
+    from sentinel_vip.probes.resp import ProbeError, resolve
+
+    try:
+        resolved = resolve(host, port, deadline, host)
+    except (OSError, ProbeError):
+        return None
+    addresses = [normalise(str(info[4][0])) for info in resolved]
+    if not addresses or not all(a is not None and identity.usable_here(a) for a in addresses):
+        return None
+    redis = config.redis
+    target = Endpoint(addresses[0], port, "", redis.username, redis.password, redis.tls)
+    return probe_redis(target, deadline)
+
+
+def on_this_host(identity: Identity, host: str, port: int, deadline) -> bool:
+    """Does ``host`` (an IP or a name) reach one of this host's own addresses? Loopback and
+    the VIP aside: every server of a single-host setup is on loopback, and the VIP is local
+    on whichever node holds it. False when the name does not resolve in time."""
+    from sentinel_vip.probes.resp import ProbeError, resolve
+
+    try:
+        resolved = resolve(host, port, deadline, host)
+    except (OSError, ProbeError):
+        return False
+    addresses = {normalise(str(info[4][0])) for info in resolved} - {None}
+    mine = {a for a in addresses if identity.usable_here(a) and not is_loopback(a)}
+    return bool(mine & identity._local())
 
 
 def vip_held(vip_address: str) -> bool | None:
@@ -265,10 +322,13 @@ __all__ = [
     "SELF",
     "VIP",
     "Identity",
+    "confirm_named",
     "identity_of",
     "local_addresses",
     "netlink_addresses",
     "normalise",
+    "on_this_host",
+    "probe_named",
     "proc_addresses",
     "vip_held",
 ]

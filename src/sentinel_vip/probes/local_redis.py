@@ -1,21 +1,52 @@
-"""Acquire the local Redis' role with ``ROLE`` (cheap; an ACL user needs only ``+role``)."""
+"""Acquire a Redis server's role and identity: ``ROLE`` and ``INFO server``, one round trip.
+
+The role says whether it is master; the ``run_id`` says which process it is, the identity
+Sentinel reports for the master (SENTINEL MASTER's runid). Demotions also read ``INFO
+replication`` (the replication ids) in the same round trip. An ACL user needs ``+role`` and
+``+info``.
+"""
 
 from __future__ import annotations
 
+from sentinel_vip.decision.address import canonical_host
 from sentinel_vip.decision.facts import RedisFacts
-from sentinel_vip.probes.resp import ProbeError, connect
+from sentinel_vip.probes.resp import ProbeError, ReplyError, connect
+from sentinel_vip.probes.sentinel import hex_id, info_field, run_id_of
 
 
-def probe_redis(endpoint, deadline) -> RedisFacts:
-    """What the local Redis says it is. Expected failures become facts, never exceptions."""
+def probe_redis(endpoint, deadline, replication: bool = False) -> RedisFacts:
+    """What the Redis at ``endpoint`` says it is (with its replication ids when
+    ``replication``). Expected failures become facts, never exceptions."""
     label = endpoint.label()
+    commands = [("ROLE",), ("INFO", "server")]
+    if replication:
+        commands.append(("INFO", "replication"))
     try:
         with connect(endpoint, deadline) as conn:
-            reply = conn.call("ROLE")
+            role, *infos = conn.pipeline(*commands)
+        if isinstance(role, ReplyError):
+            raise role
+        for info in infos:
+            if isinstance(info, ReplyError):
+                raise ReplyError(f"INFO refused ({info.reply}): grant +info", label)
+        info = infos[0]
     except ProbeError as exc:
         # An auth refusal proves the server is up and talking; everything else does not.
         return RedisFacts(exc.kind == "auth", None, exc.kind, str(exc))
-    return facts_from_role(reply, label)
+    facts = facts_from_role(role, label)
+    run_id = run_id_of(info)
+    if not facts.reachable:
+        return facts
+    if run_id is None:
+        return RedisFacts(False, None, "protocol", f"{label}: no valid run_id in INFO server")
+    replid = replid2 = None
+    if replication:
+        replid = hex_id(info_field(infos[1], "master_replid"))
+        replid2 = hex_id(info_field(infos[1], "master_replid2"))
+    return RedisFacts(
+        True, facts.role, None, None, facts.master_host, facts.master_port, facts.link_status,
+        run_id, replid, replid2,
+    )  # fmt: skip
 
 
 def facts_from_role(reply, label: str) -> RedisFacts:
@@ -26,12 +57,17 @@ def facts_from_role(reply, label: str) -> RedisFacts:
     if role in ("slave", "replica"):
         if len(reply) < 4 or not isinstance(reply[1], str):
             return _garbled(label)
+        host = canonical_host(reply[1])
         try:
             port = int(reply[2])
         except (TypeError, ValueError):
             return _garbled(label)
-        state = reply[3] if isinstance(reply[3], str) else None
-        return RedisFacts(True, role, None, None, reply[1], port, state)
+        state = reply[3] if isinstance(reply[3], str) and reply[3].isidentifier() else None
+        if host is None:
+            return _garbled(label)
+        return RedisFacts(True, role, None, None, host, port, state)
+    if role not in ("master", "sentinel"):
+        return _garbled(label)
     return RedisFacts(True, role, None, None)
 
 

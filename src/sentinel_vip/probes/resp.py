@@ -194,7 +194,7 @@ def _host_bytes(host: str) -> bytes:
         return host.encode("idna")
 
 
-def _resolve(host: str, port: int, deadline, label: str) -> list:
+def resolve(host: str, port: int, deadline, label: str) -> list:
     """getaddrinfo bounded by the deadline.
 
     getaddrinfo has no timeout of its own, so a name is resolved in a daemon thread we stop
@@ -251,7 +251,7 @@ def _open_socket(endpoint, deadline, label: str) -> _socket.socket:
             raise
         return sock
     last: BaseException | None = None
-    for family, socktype, proto, _name, addr in _resolve(
+    for family, socktype, proto, _name, addr in resolve(
         endpoint.host, endpoint.port, deadline, label
     ):
         if deadline.expired():
@@ -367,6 +367,32 @@ class Connection:
             self._pos = self._reply_start
             raise
 
+    def pipeline(self, *commands) -> list:
+        """Send every command at once and read their replies in order: one round trip.
+
+        An error reply takes its command's place as a ``ReplyError`` (the other replies are
+        still read); any other failure raises, as ``call`` does. All the replies together are
+        bounded by MAX_REPLY.
+        """
+        self._send(b"".join(_encode(args) for args in commands))
+        self._consumed = 0
+        self._compact()
+        replies: list = []
+        for _ in commands:
+            self._reply_start = self._pos
+            try:
+                replies.append(self._parse(0))
+            except ReplyError as exc:
+                replies.append(exc)
+            except ProbeError:
+                # A server that refused an earlier command and hung up: the refusal is the
+                # reason (an ACL or auth problem), not the closed connection.
+                refused = [r for r in replies if isinstance(r, ReplyError)]
+                if refused:
+                    raise refused[0] from None
+                raise
+        return replies
+
     # -- I/O ------------------------------------------------------------------------------
     def _check_time(self, action: str) -> None:
         if self._deadline.expired():
@@ -442,6 +468,8 @@ class Connection:
         if tag == b"+":
             return rest.decode("utf-8", errors="replace")
         if tag == b"-":
+            if depth:  # only EXEC nests errors, and we never send it: the stream is lost
+                raise ProtocolError(f"{self.label}: error reply inside an array")
             text = _one_line(rest.decode("utf-8", errors="replace"), self._secret)
             raise ReplyError(text, self.label)
         if tag == b":":

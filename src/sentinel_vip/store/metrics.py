@@ -9,7 +9,6 @@ when its verdict changed: a steady node pays nothing.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import time
 
@@ -95,9 +94,9 @@ def count_transition(config, new_state: str, now: float | None = None) -> dict:
     path = os.path.join(config.state_dir, TRANSITIONS_NAME)
     now = time.time() if now is None else now
     # Own lock: concurrent notify runs must not lose an increment.
-    fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o640)
+    fd = disk.open_private(path + ".lock", os.O_RDWR)  # never through a planted symlink
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        disk.lock(fd, path + ".lock")
         current = disk.read_json(path)
         updated = {
             "count": int(current.get("count", 0)) + 1,
@@ -120,11 +119,10 @@ def on_transition(config, new_state: str, logger=None) -> None:
     if not config.metrics_textfile:
         return
 
-    def both():
-        count_transition(config, new_state)
-        write(config)
-
-    _safely(both, config, logger)
+    # Apart: a lock file that cannot be used (planted, wrong owner) costs the counter, not
+    # the textfile's other figures.
+    _safely(lambda: count_transition(config, new_state), config, logger)
+    _safely(lambda: write(config), config, logger)
 
 
 def _safely(action, config, logger) -> None:
@@ -132,6 +130,5 @@ def _safely(action, config, logger) -> None:
         action()
     except OSError as exc:
         if logger is not None:
-            logger.log(
-                "err", "metrics_unwritable", path=config.metrics_textfile, error=exc.strerror
-            )
+            path = exc.filename or config.metrics_textfile  # the file that failed
+            logger.log("err", "metrics_unwritable", path=path, error=exc.strerror)

@@ -1,0 +1,156 @@
+"""doctor_local: refused files, ownership of what we keep, and how the local Redis is reached
+(the port-squatting warning), from plain data and from files planted in a temp directory."""
+
+from __future__ import annotations
+
+import os
+import pwd
+
+import pytest
+
+from sentinel_vip.admin import doctor_local as local
+from sentinel_vip.config.load import from_mapping
+
+
+def make_config(tmp_path=None, **sections):
+    table = {
+        "master_name": "mymaster",
+        "sentinel": {"addresses": ["10.0.0.1", "10.0.0.2", "10.0.0.3"]},
+        "vip": {"address": "10.0.0.100", "interface": "eth0"},
+    }
+    if tmp_path is not None:
+        state = tmp_path / "state"
+        table["paths"] = {
+            "state_dir": str(state),
+            "history_file": str(state / "history.jsonl"),
+        }
+        table["check"] = {"track_file": str(state / "track")}
+    for name, values in sections.items():
+        table.setdefault(name, {}).update(values)
+    return from_mapping(table)
+
+
+def statuses(found):
+    return [(f.status, f.item) for f in found]
+
+
+# -- the port-squatting warning -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "10.9.9.9"])
+def test_tcp_to_this_host_with_a_password_warns_with_the_fix(host):
+    config = make_config(redis={"host": host, "password": "pw"})
+    (finding,) = local.transport(config, local.socket_facts(config), {"10.9.9.9"})
+    assert (finding.status, finding.item) == ("warn", "redis transport")
+    assert "receives the username and password" in finding.detail
+    assert "unixsocket /run/redis/redis-server.sock" in finding.fix
+    assert 'unix_socket = "/run/redis/redis-server.sock"' in finding.fix
+
+
+@pytest.mark.parametrize(
+    "redis",
+    [
+        {"host": "127.0.0.1"},  # no password: nothing to leak
+        {"host": "10.0.0.7", "password": "pw"},  # another host: not squattable from here
+        {"host": "127.0.0.1", "password": "pw", "tls": {"enabled": True}},  # verified TLS
+    ],
+)
+def test_no_warning_where_nothing_leaks_to_a_local_user(redis):
+    config = make_config(redis=redis)
+    assert local.transport(config, local.socket_facts(config), frozenset()) == []
+
+
+def test_a_socket_in_a_directory_others_can_write_warns(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    config = make_config(redis={"unix_socket": str(shared / "redis.sock"), "password": "pw"})
+    (finding,) = local.transport(config, local.socket_facts(config), frozenset())
+    assert finding.status == "warn" and "every user" in finding.detail
+
+
+def test_a_socket_in_redis_own_directory_is_ok(tmp_path):
+    own = tmp_path / "redis"
+    own.mkdir(mode=0o755)
+    config = make_config(redis={"unix_socket": str(own / "redis.sock"), "password": "pw"})
+    assert statuses(local.transport(config, local.socket_facts(config), frozenset())) == [
+        ("ok", "redis transport")
+    ]
+
+
+# -- refused files ---------------------------------------------------------------------------
+
+
+def test_refused_files_fail_with_the_reason():
+    (finding,) = local.refused_files([("/etc/redis/sentinel.conf", "is a FIFO (named pipe)")])
+    assert finding.status == "fail"
+    assert finding.detail == "/etc/redis/sentinel.conf: is a FIFO (named pipe): not read"
+
+
+# -- ownership -------------------------------------------------------------------------------
+
+needs_script_user = pytest.mark.skipif(
+    os.geteuid() != 0 or not any(p.pw_name == "keepalived_script" for p in pwd.getpwall()),
+    reason="needs root and the keepalived_script user",
+)
+
+
+@needs_script_user
+def test_ownership_reports_root_owned_and_planted_files_with_safe_fixes(tmp_path):
+    script = pwd.getpwnam("keepalived_script")
+    state = tmp_path / "state"
+    state.mkdir(mode=0o750)
+    os.chown(state, script.pw_uid, script.pw_gid)
+    (state / "history.jsonl").write_text("")  # root-owned: left by an old root run
+    (state / "notify.lock").symlink_to("/etc/nologin")  # planted
+    os.mkfifo(state / "check.json")
+    (state / "track").write_text("1\n")
+    os.chown(state / "track", script.pw_uid, script.pw_gid)
+    (state / "unrelated").write_text("")  # not ours: not judged
+    found = local.ownership(local.file_facts(make_config(tmp_path)))
+    by_path = {f.detail.split()[0]: f for f in found}
+    assert set(by_path) == {
+        str(state / "history.jsonl"),
+        str(state / "notify.lock"),
+        str(state / "check.json"),
+    }
+    assert all(f.status == "fail" for f in found)
+    history = by_path[str(state / "history.jsonl")]
+    assert "owned by root" in history.detail
+    assert history.fix.startswith("chown -h keepalived_script:")
+    assert by_path[str(state / "notify.lock")].fix.startswith(f"rm {state / 'notify.lock'}")
+    assert "is a FIFO" in by_path[str(state / "check.json")].detail
+
+
+@needs_script_user
+def test_ownership_ok_when_all_files_belong_to_the_script_user(tmp_path):
+    script = pwd.getpwnam("keepalived_script")
+    state = tmp_path / "state"
+    state.mkdir(mode=0o750)
+    os.chown(state, script.pw_uid, script.pw_gid)
+    for name in ("history.jsonl", "check.json", "track"):
+        (state / name).write_text("")
+        os.chown(state / name, script.pw_uid, script.pw_gid)
+    assert statuses(local.ownership(local.file_facts(make_config(tmp_path)))) == [
+        ("ok", "state files")
+    ]
+
+
+def test_an_acl_letting_another_user_write_the_socket_directory_warns(tmp_path):
+    """The mode looks like the owner's alone (group bits = the ACL mask); an ACL entry lets
+    nobody create a socket there too."""
+    run = tmp_path / "redis"
+    run.mkdir(mode=0o750)
+
+    def entry(tag: int, perm: int, ident: int = 0xFFFFFFFF) -> bytes:
+        return tag.to_bytes(2, "little") + perm.to_bytes(2, "little") + ident.to_bytes(4, "little")
+
+    acl = (2).to_bytes(4, "little") + entry(1, 7) + entry(2, 7, 65534) + entry(4, 5) + \
+        entry(0x10, 7) + entry(0x20, 0)  # fmt: skip
+    try:
+        os.setxattr(run, "system.posix_acl_access", acl)
+    except OSError as exc:
+        pytest.skip(f"no POSIX ACLs here: {exc}")
+    config = make_config(redis={"unix_socket": str(run / "redis.sock"), "password": "pw"})
+    (finding,) = local.transport(config, local.socket_facts(config), frozenset())
+    assert finding.status == "warn" and "(an ACL)" in finding.detail, finding

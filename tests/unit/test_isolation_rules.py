@@ -265,18 +265,3 @@ def test_bucket_allows_a_burst_then_the_rate_and_counts_refusals():
     bucket = rules.Bucket(rate=1.0, burst=10, now=0.0)
     passed = sum(bucket.take(i / 1000) for i in range(10_000))
     assert passed == 10 + 9  # the 10th second's token arrives at t=10.0, after the flood
-
-
-def master(base, epoch):
-    return {**base, "flags": "master", "config-epoch": str(epoch)}
-
-
-def test_a_freshly_promoted_master_is_not_demoted_toward_the_old_one():
-    # The leader switched to us (epoch 8); the other two still name the old master (epoch 7).
-    states = [master(US, 8), master(THEM, 7), master(THEM, 7)]
-    assert rules.promoted_lately(states, is_us, ("10.0.0.2", 6379))
-    # A returning old master: the majority names the new one under a newer epoch.
-    assert not rules.promoted_lately([master(US, 7), master(THEM, 8)], is_us, ("10.0.0.2", 6379))
-    assert not rules.promoted_lately([master(THEM, 8), master(THEM, 8)], is_us, ("10.0.0.2", 6379))
-    # Unreadable epochs prove nothing.
-    assert not rules.promoted_lately([{**US, "flags": "master"}, ValueError()], is_us, ("x", 1))

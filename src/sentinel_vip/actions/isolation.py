@@ -220,11 +220,6 @@ class Isolation:
         plan = demotion.plan_demotion("FAULT", redis, counted, answers, classify)
         if not isinstance(plan, demotion.Demotion):
             return plan
-        states = [a.fields for a in answers]
-        if rules.promoted_lately(states, self.local.is_us, (plan.host, plan.port)):
-            return demotion.Skip(
-                "a sentinel names this node master under a newer config epoch: just promoted"
-            )
         local = config.redis
         target = Endpoint(plan.host, plan.port, "", local.username, local.password, local.tls)
         node = identity.identity_of(config)

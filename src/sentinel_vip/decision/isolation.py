@@ -209,27 +209,6 @@ def failover_action(e: Evidence) -> str | None:
     return None
 
 
-def promoted_lately(states, is_us, target: tuple) -> bool:
-    """Does a Sentinel name this node as master under a newer config epoch than every one
-    naming ``target`` (host, port)? Then this node was just promoted and the others have not
-    heard yet (Sentinels learn a switch from the leader's hello, ~1-2 s): demoting it toward
-    the old master would leave no master at all. A returning old master is named, if at all,
-    only under the epoch it was replaced in."""
-    ours, theirs = [], []
-    for fields in states:
-        if not isinstance(fields, dict):
-            continue
-        try:
-            epoch = int(fields.get("config-epoch", ""))
-        except ValueError:
-            continue
-        if is_us(fields):
-            ours.append(epoch)
-        elif (fields.get("ip"), fields.get("port")) == (target[0], str(target[1])):
-            theirs.append(epoch)
-    return bool(ours) and max(ours) > max(theirs, default=-1)
-
-
 def pause_ms(down_after_ms: int | None, longest: int = 1000) -> int:
     """A pause Sentinel cannot mistake for a dead master: PUBLISH (its hello) waits behind
     CLIENT PAUSE WRITE and holds its link, so a pause must end well within down-after."""

@@ -14,13 +14,9 @@ from sentinel_vip.actions.local import QUERY_DEADLINE
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.decision import demotion
 from sentinel_vip.decision import isolation as rules
-from sentinel_vip.decision.agreement import agree
 from sentinel_vip.decision.decide import Verdict
 from sentinel_vip.errors import ExitCode
-from sentinel_vip.probes import identity, sentinel_views
-from sentinel_vip.probes.endpoint import Endpoint
-from sentinel_vip.probes.local_redis import probe_redis
-from sentinel_vip.probes.sentinel import ask_sentinels
+from sentinel_vip.probes import sentinel_views
 from sentinel_vip.store import tripwire
 
 PROBE_EVERY = 0.1  # while isolation is suspected: replica probes at most this often
@@ -164,12 +160,19 @@ class Isolation:
     # ------------------------------------------------------------------ demotion
 
     def demote(self, now: float) -> None:
-        """Demote a local master that a Sentinel majority has replaced, with notify's guards
-        (majority, no failover running, target up, identity): ``decision.demotion``."""
+        """Demote a local master that a Sentinel majority has replaced, on notify's path
+        (``actions.demote.plan``: every guard of ``decision.demotion``, the target confirmed
+        from here), restoring the tripwire inside the demotion's transaction."""
         local = self.local
         if not local.may("demote", now, DEMOTE_EVERY):
             return
-        plan = self._plan()
+        # Sentinels our links know to be silent are not asked: while a switch propagates the
+        # loop must not stall on a cut-off one (they still count against the majority).
+        heard = [s for s in self.config.sentinels if s.label() not in local.silent]
+        # "FAULT": the watcher is no keepalived transition; any state that demotes will do.
+        plan, _redis, _counted = demote.plan(
+            self.config, "FAULT", Deadline(2 * QUERY_DEADLINE), heard
+        )
         if isinstance(plan, demotion.Skip):
             local.say_once(
                 f"skip {plan.reason}", "info", "demote", action="skipped", reason=plan.reason
@@ -196,33 +199,3 @@ class Isolation:
                 tripwire.forget(self.config)
                 local.wire = {}
             local.said = {s for s in local.said if not s.startswith("skip ")}
-
-    def _plan(self):
-        """Narrow on purpose: "does a Sentinel majority name another master, and may we
-        follow it" in one place, as notify answers it (plan_demotion, then confirm).
-        Sentinels our links know to be silent are not waited for: while a switch
-        propagates the watcher's loop must not stall on a cut-off Sentinel."""
-        config, classify = self.config, self.local.classify
-        deadline = Deadline(QUERY_DEADLINE)
-        heard = [s for s in config.sentinels if s.label() not in self.local.silent]
-        box: dict = {}
-        answers = ask_sentinels(
-            heard,
-            config.master_name,
-            deadline,
-            meanwhile=lambda: box.setdefault(
-                "redis", probe_redis(config.redis, deadline, replication=True)
-            ),
-            replicas=True,
-        )
-        redis = box["redis"]
-        counted = agree(answers, config.agreement, len(config.sentinels))
-        plan = demotion.plan_demotion("FAULT", redis, counted, answers, classify)
-        if not isinstance(plan, demotion.Demotion):
-            return plan
-        local = config.redis
-        target = Endpoint(plan.host, plan.port, "", local.username, local.password, local.tls)
-        node = identity.identity_of(config)
-        probed = probe_redis(target, Deadline(QUERY_DEADLINE), replication=True)
-        on_host = identity.on_this_host(node, plan.host, plan.port, Deadline(QUERY_DEADLINE))
-        return demotion.confirm(plan, redis, probed, on_host)

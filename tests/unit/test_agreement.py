@@ -202,7 +202,7 @@ def test_loopback_names():
 
 
 def test_a_sentinel_entry_is_this_server_by_run_id_else_by_address():
-    from sentinel_vip.decision.agreement import is_this_server
+    from sentinel_vip.decision.agreement import describes_this_server, is_this_server
 
     mine, theirs = RUN_IDS[ME], RUN_IDS[OTHER]
     assert is_this_server(OTHER, mine, MASTER, classify)  # the run_id wins over the address
@@ -211,3 +211,7 @@ def test_a_sentinel_entry_is_this_server_by_run_id_else_by_address():
     assert not is_this_server(OTHER, None, MASTER, classify)
     down = RedisFacts(False, None, "unreachable", "x")
     assert not is_this_server(ME, mine, down, classify)  # no run_id here: no proof
+    (answer,) = said(ME)
+    assert describes_this_server(answer, MASTER, classify)
+    (answer,) = said(OTHER)
+    assert not describes_this_server(answer, MASTER, classify)

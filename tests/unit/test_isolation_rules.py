@@ -3,6 +3,7 @@
 import pytest
 
 from sentinel_vip.decision import isolation as rules
+from sentinel_vip.decision.facts import SentinelAnswer
 from sentinel_vip.decision.isolation import (
     ALIVE,
     BRAKE,
@@ -102,8 +103,10 @@ def test_contact_is_a_majority_alive():
 
 # ---------------------------------------------------------------------------- evidence
 
-US = {"ip": "10.0.0.1", "port": "6379", "runid": "r1"}
-THEM = {"ip": "10.0.0.2", "port": "6379", "runid": "r2"}
+US = {"ip": "10.0.0.1", "port": "6379", "runid": "1" * 40}
+THEM = {"ip": "10.0.0.2", "port": "6379", "runid": "2" * 40}
+IDS = {"a": "a" * 40, "b": "b" * 40, "c": "c" * 40, "x": "e" * 40, "liar": "f" * 40}
+NEED = 2  # of 3 Sentinels
 
 
 def state(base, flags, down_after="3000", failover_state=None):
@@ -113,40 +116,48 @@ def state(base, flags, down_after="3000", failover_state=None):
     return fields
 
 
-def view(master, *peers):
-    return {"master": master, "sentinels": list(peers)}
+def view(key, master, *peers):
+    """What Sentinel ``key`` answered (probes.sentinel, peers=True): SENTINEL MASTER
+    ``master`` and the fellow Sentinels it hears."""
+    about = (master["ip"], int(master["port"]))
+    return SentinelAnswer(
+        f"{key}:26379", True, about, None, None, IDS[key], None, about, master, None, peers
+    )
 
 
-def peer(runid, hello_ms="800", flags="sentinel"):
-    return {"runid": runid, "ip": "10.0.0.9", "port": "26379", "flags": flags,
-            "last-hello-message": hello_ms}  # fmt: skip
+def silent(key):
+    return SentinelAnswer(f"{key}:26379", False, None, "timed out", "unreachable")
 
 
-def is_us(fields):
-    return fields.get("runid") == "r1"
+def peer(key, hello_ms=800, flags=("sentinel",)):
+    return (IDS[key], frozenset(flags), hello_ms)
+
+
+def ours(answer):
+    return answer.fields.get("runid") == US["runid"]
 
 
 def test_evidence_counts_claims_and_down_views_about_our_master_only():
     claim = state(US, "master,failover_in_progress,force_failover", failover_state="reconf_slaves")
     views = [
-        ("a", view(claim)),
-        ("b", view(state(US, "master"))),
-        ("c", view(state(THEM, "master,s_down,o_down,failover_in_progress"))),
+        view("a", claim),
+        view("b", state(US, "master")),
+        view("c", state(THEM, "master,s_down,o_down,failover_in_progress")),
     ]
-    found = rules.evidence(views, is_us)
-    assert found.claimants == ("a",) and found.down == ("a",) and found.braking == ()
-    assert found.answered == 3 and found.total == 3 and found.down_after_ms == 3000
+    found = rules.evidence(views, ours, NEED)
+    assert found.claimants == (IDS["a"],) and found.down == (IDS["a"],) and found.braking == ()
+    assert found.answered == 3 and found.need == NEED and found.down_after_ms == 3000
     assert rules.failover_action(found) == TRIPWIRE  # one claim: a minority's word
 
 
 def test_a_member_failing_our_master_over_brakes_before_the_promotion():
     claim = state(US, "master,failover_in_progress,force_failover", failover_state="wait_start")
-    views = [("a", view(claim)), ("b", view(state(US, "master"), peer("a"))), ("c", ValueError())]
-    found = rules.evidence(views, is_us)
-    assert found.braking == ("a",) and rules.failover_action(found) == BRAKE
+    views = [view("a", claim), view("b", state(US, "master"), peer("a")), silent("c")]
+    found = rules.evidence(views, ours, NEED)
+    assert found.braking == (IDS["a"],) and rules.failover_action(found) == BRAKE
     # Past the promotion: the tripwire alone (Redis already refuses).
     promoted = state(US, "master,failover_in_progress", failover_state="reconf_slaves")
-    found = rules.evidence([("a", view(promoted)), *views[1:]], is_us)
+    found = rules.evidence([view("a", promoted), *views[1:]], ours, NEED)
     assert found.braking == () and rules.failover_action(found) == TRIPWIRE
 
 
@@ -154,56 +165,47 @@ def test_a_member_failing_our_master_over_brakes_before_the_promotion():
     "peers",
     [
         (),  # nobody hears the claimant: a process that only speaks Sentinel
-        (peer("a", hello_ms="60000"),),  # heard long ago: the real one died, an impostor
-        (peer("a", flags="sentinel,s_down"),),
-        (peer("a", flags="sentinel,disconnected"),),
+        (peer("a", hello_ms=60000),),  # heard long ago: the real one died, an impostor
+        (peer("a", hello_ms=None),),  # no hello time at all
+        (peer("a", flags=("sentinel", "s_down")),),
+        (peer("a", flags=("sentinel", "disconnected")),),
         (peer("x"),),  # another Sentinel
     ],
 )
 def test_a_claimant_the_quorum_does_not_hear_gets_no_brake(peers):
     claim = state(US, "master,failover_in_progress", failover_state="select_slave")
     views = [
-        ("a", view(claim)),
-        ("b", view(state(US, "master"), *peers)),
-        ("c", view(state(US, "master"))),
+        view("a", claim),
+        view("b", state(US, "master"), *peers),
+        view("c", state(US, "master")),
     ]
-    found = rules.evidence(views, is_us)
+    found = rules.evidence(views, ours, NEED)
     assert found.braking == () and rules.failover_action(found) == TRIPWIRE
-
-
-def test_a_claimant_heard_by_address_when_ids_are_unknown():
-    claim = state(US, "master,failover_in_progress", failover_state="send_slaveof_noone")
-    heard = {"ip": "10.0.0.9", "port": "26379", "flags": "sentinel", "last-hello-message": "10"}
-    views = [("10.0.0.9:26379", view(claim)), ("b", view(state(US, "master"), heard))]
-    found = rules.evidence([*views, ("c", view(state(US, "master")))], is_us)
-    assert found.braking == ("10.0.0.9:26379",)
 
 
 def test_a_majority_seeing_our_master_down_pauses():
     views = [
-        ("a", view(state(US, "master,s_down,o_down,failover_in_progress"))),
-        ("b", view(state(US, "master,s_down"))),
-        ("c", RuntimeError("unreachable")),
+        view("a", state(US, "master,s_down,o_down,failover_in_progress")),
+        view("b", state(US, "master,s_down")),
+        silent("c"),
     ]
-    found = rules.evidence(views, is_us)
-    assert found.answered == 2 and found.total == 3
+    found = rules.evidence(views, ours, NEED)
+    assert found.answered == 2 and found.need == NEED
     assert rules.failover_action(found) == PAUSE
 
 
 def test_no_claim_no_action_and_errors_prove_nothing():
-    views = [("a", view(state(US, "master"))), ("b", view({"flags": ""})), ("c", ValueError("x"))]
-    found = rules.evidence(views, is_us)
+    views = [view("a", state(US, "master")), view("b", {**THEM, "flags": ""}), silent("c")]
+    found = rules.evidence(views, ours, NEED)
     assert found.answered == 1 and rules.failover_action(found) is None
 
 
 def test_a_liar_under_several_names_is_still_one_claim():
-    claim = view(state(US, "master,failover_in_progress,s_down,o_down"))
+    claim = state(US, "master,failover_in_progress,s_down,o_down")
     found = rules.evidence(
-        [("liar", claim), ("liar", claim), ("b", view(state(US, "master")))], is_us
+        [view("liar", claim), view("liar", claim), view("b", state(US, "master"))], ours, NEED
     )
-    # Two distinct Sentinels: majority 2, one claim.
-    assert found.total == 2 and len(found.down) == 1
-    assert rules.failover_action(found) == TRIPWIRE
+    assert len(found.down) == 1 and rules.failover_action(found) == TRIPWIRE
 
 
 @pytest.mark.parametrize(

@@ -513,6 +513,19 @@ def test_sentinel_one_round_trip_gives_id_address_and_master_state(serve):
     assert server.received[0].count(b"SENTINEL") == 3
 
 
+def test_sentinel_peers_come_in_the_same_round_trip(serve):
+    from sentinel_vip.probes.sentinel import ask_sentinels
+
+    peers = b"*1\r\n" + array("runid", SENTINEL_ID, "flags", "sentinel", "last-hello-message", "9")
+    server = serve(ANSWER + peers)
+    (answer,) = ask_sentinels([server.endpoint()], "m", Deadline(2), peers=True)
+    assert answer.answered and answer.peers == ((SENTINEL_ID, frozenset({"sentinel"}), 9),)
+    assert len(server.received) == 1 and b"SENTINELS" in server.received[0]
+    refused = serve(ANSWER + b"-NOPERM no permissions to run 'sentinel|sentinels'\r\n")
+    (answer,) = ask_sentinels([refused.endpoint()], "m", Deadline(2), peers=True)
+    assert answer.answered and answer.peers is None  # the master view still counts
+
+
 def test_sentinel_retries_with_the_valkey_subcommand(serve):
     unknown = b"-ERR Unknown sentinel subcommand 'get-master-addr-by-name'\r\n"
     server = serve(

@@ -1,7 +1,9 @@
 """The failover fence: act on what the Sentinels say when asked, never on one event.
 
 A failover event about our master is a hint (rate-limited per Sentinel): every Sentinel is
-asked ``SENTINEL MASTER`` and ``SENTINEL SENTINELS`` afresh, and ``decision.isolation``
+asked ``SENTINEL MASTER`` and ``SENTINEL SENTINELS`` afresh (``probes.sentinel``, the one
+validated query; Sentinels counted by id and this node recognised by run_id as
+``decision.agreement`` does it), and ``decision.isolation``
 turns the answers into an action -- a pause renewed while a majority sees our master down, a
 single brake while a member of the quorum runs a failover that has not promoted yet, the
 tripwire on any claim -- each undone as soon as the evidence is gone. The tripwire is never
@@ -13,8 +15,11 @@ from __future__ import annotations
 from sentinel_vip.actions import fence
 from sentinel_vip.actions.local import QUERY_DEADLINE
 from sentinel_vip.deadline import Deadline
+from sentinel_vip.decision import agreement
 from sentinel_vip.decision import isolation as rules
-from sentinel_vip.probes import sentinel_views
+from sentinel_vip.probes.identity import confirm_named
+from sentinel_vip.probes.local_redis import probe_redis
+from sentinel_vip.probes.sentinel import ask_sentinels
 from sentinel_vip.store import tripwire
 
 REVIEW_EVERY = 1.0  # an armed tripwire or a failover pause is reviewed this often
@@ -58,15 +63,24 @@ class Failover:
             self.review(now)
 
     def review(self, now: float, hint: str = "") -> None:
-        local = self.local
-        views = sentinel_views.views(
-            self.config.sentinels, self.config.master_name, Deadline(QUERY_DEADLINE)
+        local, config = self.local, self.config
+        deadline = Deadline(QUERY_DEADLINE)
+        box: dict = {}
+        answers = ask_sentinels(
+            config.sentinels,
+            config.master_name,
+            deadline,
+            meanwhile=lambda: box.setdefault("redis", probe_redis(config.redis, deadline)),
+            peers=True,
         )
-        keys = [local.key(endpoint) for endpoint in self.config.sentinels]
-        found = rules.evidence(zip(keys, views), local.is_us)
+        redis, classify = box["redis"], local.classify
+        found = rules.evidence(
+            answers,
+            lambda answer: agreement.describes_this_server(answer, redis, classify),
+            config.agreement,
+        )
         local.down_after_ms = found.down_after_ms or local.down_after_ms
-        masters = [v.get("master") if isinstance(v, dict) else v for v in views]
-        named = named_by(keys, masters, local.is_us)
+        named = self._named(answers, redis, deadline)
         action = rules.failover_action(found)
         if action == rules.BRAKE:
             self._brake(found, now, hint)
@@ -89,6 +103,16 @@ class Failover:
             role = srv.role if srv.reachable else None
             if rules.tripwire_released(role, len(found.claimants), named, tripped):
                 self._disarm(srv, f"evidence {found.describe()} named={named or '-'}")
+
+    def _named(self, answers, redis, deadline) -> str:
+        """ "self" when a Sentinel majority names this node's server (``agreement.whose``),
+        "other" when it names another one, else ""."""
+        counted = agreement.agree(answers, self.config.agreement, len(self.config.sentinels))
+        if not counted.agreed:
+            return ""
+        probe = confirm_named(self.config, self.local.identity, redis, counted, deadline)
+        kind, _why = agreement.whose(counted, redis, self.local.classify, probe)
+        return {agreement.SELF: "self", agreement.OTHER: "other"}.get(kind, "")
 
     def _pause(self, found, now: float, hint: str) -> None:
         """A majority sees our master down: hold its writes, renewed while that holds (they
@@ -175,19 +199,3 @@ class Failover:
         self.logger.log(
             "notice", "fence", kind="tripwire", action="disarm", result=result, reason=why
         )
-
-
-def named_by(keys, masters, is_us) -> str:
-    """ "self" when a majority of the Sentinels' SENTINEL MASTER replies describe our
-    server as the master, "other" when a majority describes one other server, else ""."""
-    seen: dict = {}
-    for key, fields in zip(keys, masters):
-        if isinstance(fields, dict) and fields.get("ip"):
-            seen[key] = "self" if is_us(fields) else f"{fields.get('ip')}:{fields.get('port')}"
-    need = rules.majority(len(set(keys)))
-    values = list(seen.values())
-    if values.count("self") >= need:
-        return "self"
-    if any(values.count(v) >= need for v in set(values) if v != "self"):
-        return "other"
-    return ""

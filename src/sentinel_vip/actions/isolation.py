@@ -16,7 +16,7 @@ from sentinel_vip.decision import demotion
 from sentinel_vip.decision import isolation as rules
 from sentinel_vip.decision.decide import Verdict
 from sentinel_vip.errors import ExitCode
-from sentinel_vip.probes import sentinel_views
+from sentinel_vip.probes import pubsub
 from sentinel_vip.store import tripwire
 
 PROBE_EVERY = 0.1  # while isolation is suspected: replica probes at most this often
@@ -57,7 +57,7 @@ class Isolation:
             # Heartbeats late by a stall of this host look like silence: while the replicas
             # are asked, the silent Sentinels get one fresh PING each.
             silent = [s for s in self.config.sentinels if s.label() in local.silent]
-            pings = sentinel_views.start_pings(silent, Deadline(CONFIRM_DEADLINE))
+            pings = pubsub.start_pings(silent, Deadline(CONFIRM_DEADLINE))
             role, acks = fence.role_and_acks(
                 self.config.redis, ACK_WAIT_MS, Deadline(QUERY_DEADLINE)
             )

@@ -1,8 +1,9 @@
 """The local Redis as the watcher's fences see it: shared state and the small steps they use.
 
 One ``Local`` per watcher, shared by ``actions.isolation`` and ``actions.failover``: what the
-server can do (``CLIENT PAUSE WRITE`` or not, learnt and logged once), its run_id, how long
-a pause may last, the armed tripwire, and one-line logging that does not repeat itself.
+server can do (``CLIENT PAUSE WRITE`` or not, learnt and logged once), this node's identity
+(``probes.identity``, re-read now and then), how long a pause may last, the armed tripwire,
+and one-line logging that does not repeat itself.
 """
 
 from __future__ import annotations
@@ -27,36 +28,36 @@ class Local:
     def __init__(self, config, logger) -> None:
         self.config, self.logger = config, logger
         self._identity, self._identity_at = identity_of(config), time.monotonic()
-        self.run_id = ""
         self.pause_write: bool | None = None  # unknown until the server tells its version
         self.down_after_ms: int | None = None  # learnt from SENTINEL MASTER
         self.wire: dict = {}  # the armed tripwire (see actions.fence)
-        self.keys: dict = {}  # Sentinel address -> its id (SENTINEL MYID), from the links
         self.silent: set = set()  # Sentinel addresses whose links are silent right now
         self._due: dict = {}  # what -> monotonic time it may run again
         self.said: set = set()
 
-    def classify(self, host: str, port: int) -> str:
+    @property
+    def identity(self):
         """This node's identity, as the check has it; re-read now and then (the host's
         addresses may change under a long-running watcher)."""
         if time.monotonic() - self._identity_at > IDENTITY_TTL:
             self._identity, self._identity_at = identity_of(self.config), time.monotonic()
-        return self._identity.classify(host, port)
+        return self._identity
+
+    def classify(self, host: str, port: int) -> str:
+        return self.identity.classify(host, port)
 
     def server(self):
         srv = fence.server(self.config.redis, Deadline(QUERY_DEADLINE))
-        if srv.reachable and srv.version:
-            self.run_id = srv.run_id
-            if self.pause_write is None:
-                self.pause_write = srv.pause_write
-                if not srv.pause_write:
-                    self.logger.log(
-                        "warning",
-                        "fence_unavailable",
-                        redis_version=".".join(map(str, srv.version)),
-                        reason="CLIENT PAUSE WRITE needs Redis 6.2+: an isolated or "
-                        "replaced master is not held; set min-replicas-to-write",
-                    )
+        if srv.reachable and srv.version and self.pause_write is None:
+            self.pause_write = srv.pause_write
+            if not srv.pause_write:
+                self.logger.log(
+                    "warning",
+                    "fence_unavailable",
+                    redis_version=".".join(map(str, srv.version)),
+                    reason="CLIENT PAUSE WRITE needs Redis 6.2+: an isolated or "
+                    "replaced master is not held; set min-replicas-to-write",
+                )
         return srv
 
     def can_pause(self) -> bool:
@@ -77,25 +78,13 @@ class Local:
         facts = probe_redis(self.config.redis, Deadline(QUERY_DEADLINE))
         return facts.role if facts.reachable and not facts.error_kind else None
 
-    def is_us(self, fields: dict) -> bool:
-        """Is the master a SENTINEL MASTER reply describes this node's server? By run_id when
-        both sides know it, else by address."""
-        runid = fields.get("runid")
-        if runid and self.run_id:
-            return runid == self.run_id
-        try:
-            return self.classify(str(fields.get("ip", "")), int(fields.get("port", ""))) == "self"
-        except ValueError:
-            return False
-
-    def key(self, endpoint) -> str:
-        return self.keys.get(endpoint.label(), endpoint.label())
-
     def fail_track(self, reason: str) -> None:
-        """Write the failing verdict now, through the check's own recorder."""
+        """Record a failing verdict now, through the check's own recorder and the one
+        ordered writer of the track file (``store.track``): stamped now, so it replaces
+        whatever an evaluation that started earlier concluded, and a later one replaces it."""
+        stamp = track.started()
         state_path = os.path.join(self.config.state_dir, check.STATE_NAME)
         verdict = Verdict(False, ExitCode.NO_MAJORITY, reason)
-        stamp = track.started()
         check.record(
             self.config, self.logger, verdict, state_path, time.time(), time.monotonic(), stamp
         )

@@ -22,6 +22,7 @@ import time
 
 from sentinel_vip import stopping
 from sentinel_vip.actions import check
+from sentinel_vip.decision import agreement
 from sentinel_vip.decision import isolation as rules
 from sentinel_vip.errors import ExitCode
 from sentinel_vip.probes import pubsub
@@ -71,9 +72,9 @@ def _preload(config) -> None:
 
     from sentinel_vip.actions import demote, failover, isolation, local  # noqa: F401
     from sentinel_vip.config import files  # noqa: F401 -- check.record
-    from sentinel_vip.decision import facts  # noqa: F401
+    from sentinel_vip.decision import demotion, facts  # noqa: F401
     from sentinel_vip.probes import endpoint, local_redis, sentinel  # noqa: F401  # novm
-    from sentinel_vip.store import metrics  # noqa: F401
+    from sentinel_vip.store import checkstate, metrics  # noqa: F401
 
     if config.redis.tls.enabled or any(s.tls.enabled for s in config.sentinels):
         import socket  # noqa: F401
@@ -140,7 +141,6 @@ class Watcher:
     # ------------------------------------------------------------------ evaluation
 
     def reach(self):
-        self.local.keys = {k: link.key for k, link in self.links.items()}
         self.local.silent = {k for k, link in self.links.items() if link.state == rules.SILENT}
         return rules.reach((link.key, link.state) for link in self.links.values())
 
@@ -197,7 +197,8 @@ class Watcher:
 
     def _about_us(self, data: str) -> bool:
         address = rules.event_master(self.config.master_name, data)
-        return address is not None and self.local.classify(*address) == "self"
+        # Only a hint (what to review): event payloads carry addresses, never a run_id.
+        return address is not None and self.local.classify(*address) == agreement.SELF
 
     # ------------------------------------------------------------------ loop
 

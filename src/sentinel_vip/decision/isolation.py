@@ -14,10 +14,11 @@ node was demoted: lifting earlier would let the old master acknowledge writes th
 new one never sees.
 
 Failover. An event is a hint; what counts is what the Sentinels report when asked
-(``SENTINEL MASTER``, ``SENTINEL SENTINELS``). If a majority reports our master down or
-being failed over, its writes are paused (renewed while that holds). A planned ``SENTINEL
-FAILOVER`` is known only to the Sentinel running it until the switch, so no majority can
-confirm it. Two things then, neither of which a lying minority can turn into a failed write:
+(``SENTINEL MASTER``, ``SENTINEL SENTINELS``). If a majority (``sentinel.agreement``, as
+``decision.agreement`` counts it) reports our master down or being failed over, its
+writes are paused (renewed while that holds). A planned ``SENTINEL FAILOVER`` is known only
+to the Sentinel running it until the switch, so no majority can confirm it. Two things
+then, neither of which a lying minority can turn into a failed write:
 - a *tripwire*, on any claim: Redis is told to require as many good replicas as it has now.
   That changes nothing until a replica leaves -- and the replica being promoted leaves at
   the instant of its promotion, when Redis itself starts refusing writes;
@@ -45,6 +46,9 @@ CLAIM_FLAG = "failover_in_progress"
 
 
 def majority(total: int) -> int:
+    """Sentinel's own majority of ``total`` distinct Sentinels: what a failover leader needs
+    to be elected. Isolation is about whether the Sentinels we cannot hear could elect one
+    (not about ``sentinel.agreement``, how many must name a master for us to follow it)."""
     return total // 2 + 1
 
 
@@ -117,19 +121,20 @@ def isolation_step(fenced: bool, suspected: bool, role, replica_acks, named: str
 
 
 class Evidence(Record):
-    """What fresh ``SENTINEL MASTER`` replies say about our master, per distinct Sentinel."""
+    """What fresh ``SENTINEL MASTER`` replies say about our master, per distinct Sentinel
+    (by its id)."""
 
     claimants: tuple  # Sentinels running a failover of our master
     down: tuple  # Sentinels that see our master down (s_down/o_down) or fail it over
     answered: int  # Sentinels whose reply we could read
-    total: int
+    need: int  # Sentinels that make a majority (sentinel.agreement)
     down_after_ms: int | None = None  # the smallest down-after-milliseconds reported
     braking: tuple = ()  # claimants the quorum knows, not yet past the promotion
 
     def describe(self) -> str:
         return (
             f"claimants={len(self.claimants)} members={len(self.braking)} "
-            f"down={len(self.down)} answered={self.answered} of={self.total}"
+            f"down={len(self.down)} answered={self.answered} need={self.need}"
         )
 
 
@@ -140,67 +145,61 @@ HELLO_FRESH_MS = 5000  # Sentinels publish a hello every 2 s
 _STALE_PEER_FLAGS = frozenset({"s_down", "o_down", "disconnected"})
 
 
-def evidence(views: Iterable, is_us) -> Evidence:
-    """``views``: (key, view) per configured Sentinel, the key its id when known (else its
-    address), the view ``{"master": SENTINEL MASTER fields, "sentinels": [peer fields]}`` or
-    an error; ``is_us(fields)`` says whether a master described is ours."""
-    views = list(views)
-    claimants, down, answered, keys, down_after = set(), set(), set(), set(), []
+def evidence(answers, ours, need: int) -> Evidence:
+    """``answers``: ``SentinelAnswer``s read with their peers (``probes.sentinel``,
+    ``peers=True``); ``ours(answer)`` says whether the master its SENTINEL MASTER describes
+    is this node's server (``agreement.describes_this_server``); ``need``: the Sentinels
+    that make a majority. One Sentinel behind several addresses counts once (its id)."""
+    answers = [a for a in answers if a.answered and a.sentinel_id and a.fields]
+    claimants, down, answered, down_after = set(), set(), set(), []
     before: set = set()
-    for key, view in views:
-        keys.add(key)
-        fields = view.get("master") if isinstance(view, dict) else None
-        if not isinstance(fields, dict) or not fields.get("flags"):
+    for answer in answers:
+        key, fields = answer.sentinel_id, answer.fields
+        if not fields.get("flags"):
             continue
         answered.add(key)
         try:
             down_after.append(int(fields.get("down-after-milliseconds", "")))
         except ValueError:
             pass
-        if not is_us(fields):
+        if not ours(answer):
             continue
-        flags = set(str(fields["flags"]).split(","))
+        flags = answer.flags()
         if CLAIM_FLAG in flags:
             claimants.add(key)
             if fields.get("failover-state") in BEFORE_PROMOTION:
                 before.add(key)
         if flags & DOWN_FLAGS or CLAIM_FLAG in flags:
             down.add(key)
-    need = majority(len(keys))
-    braking = {k for k in before if 1 + _vouchers(k, views) >= need}
+    braking = {k for k in before if 1 + _vouchers(k, answers) >= need}
     return Evidence(
         tuple(sorted(claimants)),
         tuple(sorted(down)),
         len(answered),
-        len(keys),
+        need,
         min(down_after) if down_after else None,
         tuple(sorted(braking)),
     )
 
 
-def _vouchers(claimant: str, views) -> int:
+def _vouchers(claimant: str, answers) -> int:
     """Other Sentinels that heard a hello from ``claimant`` lately: a process that speaks
     Sentinel but that the quorum does not hear can claim anything and fail nothing over."""
     count = set()
-    for key, view in views:
-        if key == claimant or not isinstance(view, dict):
+    for answer in answers:
+        if answer.sentinel_id == claimant:
             continue
-        for peer in view.get("sentinels") or ():
-            named = {peer.get("runid"), f"{peer.get('ip')}:{peer.get('port')}"}
-            flags = set(str(peer.get("flags", "")).split(","))
-            try:
-                fresh = int(peer.get("last-hello-message", "")) <= HELLO_FRESH_MS
-            except ValueError:
-                fresh = False
-            if claimant in named and fresh and not flags & _STALE_PEER_FLAGS:
-                count.add(key)
+        for peer_id, flags, hello_ms in answer.peers or ():
+            fresh = hello_ms is not None and hello_ms <= HELLO_FRESH_MS
+            if peer_id == claimant and fresh and not flags & _STALE_PEER_FLAGS:
+                count.add(answer.sentinel_id)
     return len(count)
 
 
 def failover_action(e: Evidence) -> str | None:
     """PAUSE on a majority's word; BRAKE when a member of the quorum runs a failover of our
     master that has not promoted yet; TRIPWIRE on any other claim; else None."""
-    if e.total and len(e.down) >= majority(e.total):
+    if e.need and len(e.down) >= e.need:
         return PAUSE
     if e.braking:
         return BRAKE

@@ -17,11 +17,13 @@ through ``post`` (a ``queue.SimpleQueue.put``) and its ``Link``.
 from __future__ import annotations
 
 import errno as errnos
+import threading
 import time
 
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.decision.isolation import ALIVE, CONNECTING, DOWN, REFUSING, SILENT
 from sentinel_vip.probes.resp import ProbeError, ReplyError, TimedOut, connect
+from sentinel_vip.probes.sentinel import hex_id
 
 PING_EVERY = 0.1  # on a master's watcher: its isolation fence needs to know within 0.25 s
 PING_EVERY_REPLICA = 1.0  # a replica's watcher has nothing to fence: heartbeats cost CPU
@@ -31,7 +33,6 @@ CONNECT_TIMEOUT = 0.3
 RETRY_DOWN = (0.1, 2.0)  # refused/closed: first and longest wait before the next attempt
 RETRY_REFUSING = 5.0  # auth, TLS or protocol refusal: an admin has to act, do not hammer
 STABLE_AFTER = 5.0  # a link that lived this long resets the backoff
-MYID_LENGTH = 40
 
 # The host answered: no partition hides this Sentinel.
 _ANSWERED = frozenset({errnos.ECONNREFUSED, errnos.ECONNRESET, errnos.EPIPE})
@@ -98,9 +99,7 @@ def _myid(conn) -> str | None:
         reply = conn.call("SENTINEL", "MYID")
     except ReplyError:
         return None
-    if isinstance(reply, str) and len(reply) == MYID_LENGTH and reply.isalnum():
-        return reply.lower()
-    return None
+    return hex_id(reply)
 
 
 def listen(endpoint, link: Link, channels, relevant, post, stop) -> None:
@@ -176,3 +175,35 @@ def _pump(sub: Subscription, link: Link, relevant, post, stop) -> None:
             channel, data = message[1], message[2]
             if isinstance(channel, str) and isinstance(data, str) and relevant(data):
                 post(("event", link.label, channel, data))
+
+
+def start_pings(endpoints, deadline):
+    """PING each endpoint on a fresh connection, concurrently; returns ``wait()``, which
+    blocks until all answered or the deadline passed and returns how many answered (an
+    error reply counts: the host spoke). For the watcher to double-check heartbeats that
+    went silent before it fences: a stall of this host must not pass for a partition."""
+    answered: list = []
+
+    def work(endpoint) -> None:
+        try:
+            with connect(endpoint, deadline) as conn:
+                conn.call("PING")
+            answered.append(endpoint.label())
+        except ReplyError:
+            answered.append(endpoint.label())
+        except ProbeError as exc:
+            if exc.kind != "unreachable":
+                answered.append(endpoint.label())  # auth/TLS refusals: it answered
+        except Exception:  # noqa: S110 -- a bug proves nothing either way: not counted
+            pass
+
+    threads = [threading.Thread(target=work, args=(e,), daemon=True) for e in endpoints]
+    for thread in threads:
+        thread.start()
+
+    def wait() -> int:
+        for thread in threads:
+            thread.join(max(deadline.remaining(), 0.0))
+        return len(set(answered))
+
+    return wait

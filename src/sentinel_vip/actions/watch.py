@@ -26,6 +26,7 @@ from sentinel_vip.decision import agreement
 from sentinel_vip.decision import isolation as rules
 from sentinel_vip.errors import ExitCode
 from sentinel_vip.probes import pubsub
+from sentinel_vip.store import track
 
 VERDICT_CHANNELS = (
     "+switch-master", "+failover-end", "+failover-end-for-timeout", "+odown", "-odown",
@@ -145,9 +146,12 @@ class Watcher:
         return rules.reach((link.key, link.state) for link in self.links.values())
 
     def evaluate(self, full: bool = False):
-        """A fresh verdict, recorded unless inconclusive (the polled check's job)."""
+        """A fresh verdict, recorded unless inconclusive (the polled check's job), in turn
+        with the check's (``store.track``): stamped before its facts are gathered, so it never
+        replaces a verdict from facts gathered later, nor is replaced by one from older."""
+        stamp = track.started()
         if full:
-            return check.evaluate(self.config, self.logger)
+            return check.evaluate(self.config, self.logger, started=stamp)
         silent = any(link.state != rules.ALIVE for link in self.links.values())
         limit = EVENT_DEADLINE_SILENT if silent else EVENT_DEADLINE
         return check.evaluate(
@@ -155,6 +159,7 @@ class Watcher:
             self.logger,
             deadline=min(self.config.check_deadline, limit),
             record_inconclusive=False,
+            started=stamp,
         )
 
     def _handle(self, batch, now: float) -> tuple:

@@ -99,13 +99,14 @@ def test_shared_scripts_are_sh_and_rpm_safe(name):
         ("preinst", ["install"], ["1"]),
         ("postinst", ["configure"], ["1"]),
         ("prerm", ["remove"], ["0"]),
-        ("postrm", ["purge"], None),
+        ("postrm", ["purge", "remove"], ["0"]),
     ],
 )
 def test_scripts_handle_both_argument_styles(name, deb_args, rpm_args):
     """The case patterns name the deb word and, where rpm runs the step, rpm's number."""
     text = (REPO / "packaging" / "scripts" / name).read_text()
-    cases = re.search(r'case "\$1" in\n\s+([^)]+)\)', text).group(1).split("|")
+    arms = re.findall(r"^ +([\w|-]+)\)$", text, re.MULTILINE)
+    cases = {word for arm in arms for word in arm.split("|")}
     assert set(deb_args) <= set(cases)
     if rpm_args:
         assert set(rpm_args) <= set(cases)

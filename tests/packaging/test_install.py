@@ -10,7 +10,16 @@ import stat
 from pathlib import Path
 
 import pytest
-from pkgtools import REPO, apt_env, apt_install, dpkg_status, keepalived_test, purge, run
+from pkgtools import (
+    apt_env,
+    apt_install,
+    dpkg_status,
+    keepalived_test,
+    newer_build,
+    purge,
+    run,
+    shipped_by,
+)
 
 CONF = Path("/etc/sentinel-vip/sentinel-vip.toml")
 SNIPPET = Path("/etc/keepalived/conf.d/sentinel-vip.conf")
@@ -50,7 +59,7 @@ def test_fresh_install(built, entries, which, fresh, project_version, tmp_path):
     assert user.pw_shell in ("/usr/sbin/nologin", "/bin/false")
     assert not Path(user.pw_dir).exists()
 
-    for e in entries:
+    for e in shipped_by(entries, "deb"):
         path = Path(e.path)
         if e.type == "link":
             assert path.is_symlink() and os.readlink(path) == e.source, e.path
@@ -126,23 +135,8 @@ def test_remove_keeps_conffiles_purge_removes_them(built, fresh):
                 leftover.rmdir()
 
 
-def newer_deb(tmp_path: Path, version: str) -> Path:
-    """A build of the same tree with a higher version and changed conffiles."""
-    nfpm = shutil.which("nfpm") or os.path.expanduser("~/.local/bin/nfpm")
-    work = tmp_path / "newer"
-    shutil.copytree(REPO / "build" / "stage", work / "build" / "stage", symlinks=True)
-    shutil.copytree(REPO / "build" / "scripts", work / "build" / "scripts")
-    for rel in ("etc/sentinel-vip/sentinel-vip.toml", "etc/keepalived/conf.d/sentinel-vip.conf"):
-        with open(work / "build" / "stage" / rel, "a") as fh:
-            fh.write("# changed upstream in the newer build\n")
-    env = {**os.environ, "SV_VERSION": version}
-    run(nfpm, "package", "--config", str(REPO / "packaging" / "nfpm.yaml"),
-        "--packager", "deb", "--target", str(work), cwd=work, env=env)  # fmt: skip
-    return next(work.glob("sentinel-vip_*_all.deb"))
-
-
 def test_upgrade_keeps_an_edited_conffile(built, fresh, tmp_path, project_version):
-    newer = newer_deb(tmp_path, project_version + ".1")
+    newer = newer_build(tmp_path, project_version + ".1")
     assert apt_install(built["nfpm-deb"]).returncode == 0
     edited = CONF.read_text() + "# edited by the admin\n"
     CONF.write_text(edited)

@@ -110,6 +110,29 @@ def test_installed_unit_verifies_and_is_shipped_disabled(built, fresh):
     assert not UNIT.exists()
 
 
+@pytest.mark.parametrize("which", ["nfpm-deb", "native-deb"])
+def test_remove_releases_the_vip(built, which, fresh):
+    """apt remove leaves "0" in the track file: keepalived then drops the VIP (a "1" would
+    stay, as keepalived does not count a check it cannot exec any more as failed)."""
+    assert apt_install(built[which]).returncode == 0
+    track = Path("/run/sentinel-vip/track")
+    track.write_text("1\n")  # what the master's check left
+    proc = run("apt-get", "remove", "-y", "-q", "sentinel-vip", env=apt_env())
+    assert track.read_text() == "0\n"
+    assert owner_of(track)[:2] == ("keepalived_script", "keepalived_script")
+    assert "keepalived releases the VIP" in proc.stdout, proc.stdout
+    assert not Path("/run/sentinel-vip.released").exists()
+
+
+def test_an_upgrade_keeps_the_track_file(built, fresh, tmp_path, project_version):
+    newer = newer_build(tmp_path, project_version + ".1")
+    assert apt_install(built["nfpm-deb"]).returncode == 0
+    track = Path("/run/sentinel-vip/track")
+    track.write_text("1\n")
+    assert apt_install(newer, "-o", "Dpkg::Options::=--force-confold").returncode == 0
+    assert track.read_text() == "1\n"
+
+
 def test_remove_keeps_conffiles_purge_removes_them(built, fresh):
     assert apt_install(built["nfpm-deb"]).returncode == 0
     hook = Path("/etc/sentinel-vip/notify.d/50-admin-hook")

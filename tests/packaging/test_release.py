@@ -169,3 +169,12 @@ def test_an_rpm_erase_removes_the_empty_snippet_directories_it_left(removal):
 def test_the_scripts_default_is_the_programs_default():
     assert SCHEMA["check"]["track_file"].default == DEFAULT
     assert f'DEFAULT = "{DEFAULT}"' in (SCRIPTS / "prerm").read_text()
+
+
+def test_the_released_file_belongs_to_the_directorys_owner(removal):
+    # keepalived_script's directory: the check must be able to replace the file later, and
+    # the program refuses root-owned files there.
+    setup = "chown nobody /run/sentinel-vip"
+    after = 'echo "after: $(stat -c "%U %a" /run/sentinel-vip/track)"'
+    result = removal("remove", setup=setup, after=after)
+    assert result["after"] == ["nobody 644"]

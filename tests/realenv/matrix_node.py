@@ -177,6 +177,7 @@ def node_config(spec, name):
 [redis]
 host = "127.0.0.1"
 port = {NODES[name]}
+unix_socket = "{WORK}/{name}/redis.sock"
 username = "sentinel-vip"
 password_file = "{WORK}/redis.pw"
 [sentinel]
@@ -247,8 +248,10 @@ def run_cells(spec, servers, results, figures, sink):
     acl_user = acl_line(spec, "redis")
     for name, port in NODES.items():
         replica = [] if name == "a" else [f"replicaof 127.0.0.1 {NODES['a']}"]
-        # As doctor recommends: a master cut off from its replicas stops taking writes.
-        servers.start(name, [f"port {port}", acl_user, *replica, *MIN_REPLICAS])
+        # As doctor recommends: a master cut off from its replicas stops taking writes, and
+        # sentinel-vip reaches its local Redis on a unix socket (no password over TCP).
+        socket_lines = [f"unixsocket {WORK}/{name}/redis.sock", "unixsocketperm 777"]
+        servers.start(name, [f"port {port}", acl_user, *replica, *MIN_REPLICAS, *socket_lines])
     for i, port in enumerate(SENTINELS):
         servers.start(
             f"s{i}",

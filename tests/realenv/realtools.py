@@ -9,9 +9,16 @@ config pointing at all of that.
 from __future__ import annotations
 
 import json
+import re
 import time
+from pathlib import Path
 
-VIP = "192.0.2.10"  # the snippet's documentation example
+REPO = Path(__file__).resolve().parents[2]
+# The VIP the shipped snippet carries (its documentation example), which the steps keep.
+VIP = re.search(
+    r"virtual_ipaddress \{\s*([0-9.]+)/",
+    (REPO / "etc" / "keepalived" / "conf.d" / "sentinel-vip.conf").read_text(),
+).group(1)
 VIP_IFACE = "svip0"
 TRACK = "/run/sentinel-vip/track"
 CONF = "/etc/sentinel-vip/sentinel-vip.toml"

@@ -17,8 +17,17 @@ copied from it. A cached root is rebuilt when its flavor's definition changes. T
 a copy, so the cache stays clean. Building takes the shared heavy lock (/tmp/svip-heavy.lock)
 unless an ancestor process already holds it (`flock /tmp/svip-heavy.lock make ...`).
 
-Import it to use the same from Python (`Root`, `cached_root`). Standard library only; needs
-root, debootstrap, and systemd-nspawn (package systemd-container) to boot.
+Import it to use the same from Python (`Root`, `cached_root`, `heavy_lock`), e.g. a Debian 11
+root with Redis 6.0 and Python 3.9, loopback of its own:
+
+    with roots.heavy_lock(), roots.Root("bullseye", "redis") as root:
+        root.copy_in(deb, "/root/sv.deb")
+        root.run(["apt-get", "install", "-y", "/root/sv.deb"])
+        root.run(["python3", "/root/scenario.py"], network="private")
+
+Copies and boots are host-global work: hold heavy_lock() around them (the CLI and the
+tests/realenv session do). Standard library only; needs root, debootstrap, and
+systemd-nspawn (package systemd-container) to boot.
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ import roots
 from realtools import figure
 
 REPO = Path(__file__).resolve().parents[2]
-CLONE = "/root/sentinel-vip"
+# Where root's clone goes: root's home, as `git clone` run as root there gives.
+CLONE = os.environ.get("SENTINEL_VIP_BARE_DIR", "/root/sentinel-vip")
 
 
 def readme_commands(text: str) -> dict:
@@ -87,7 +88,10 @@ def run_bare(name: str, timeout: float) -> None:
         seconds = time.monotonic() - t0
         figure(step=f"bare_{name}", commit=commit[:10], command=repr(command),
                seconds=f"{seconds:.0f}", rc=proc.returncode)  # fmt: skip
-        print(proc.stdout[-4000:])
+        log = REPO / "build" / "test-results" / f"bare-{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(proc.stdout + proc.stderr)
+        print(proc.stdout[-4000:], f"(all of it: {log})", sep="\n")
         assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-6000:]
         # Nothing left behind under /run by the command (issue 12).
         leftovers = root.run(["sh", "-c", "ls /run/netns /run/sentinel-vip 2>/dev/null || true"])

@@ -6,7 +6,8 @@
 #   make real-systemd   the .deb on a booted Debian 12: watcher, keepalived, VIP, remove, purge
 #   make real-rpm       both .rpm with Debian's rpm on a booted Debian 12: $1, .rpmnew, erase
 #   make real-matrix    Debian 11/12/13 and Valkey: check, failover, notify, watch, fence, ACLs
-#   make bare-test      the README's first command on a fresh Debian 12 (issue 12)
+#   make bare-test      the README's first command on a fresh Debian 12 (issue 12);
+#                       SENTINEL_VIP_BARE_TEST_ALL=1 also its test command (~10 min more)
 #   make realenv        all of the above
 #   make roots          build (or refresh) every cached root
 

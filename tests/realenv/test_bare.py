@@ -4,8 +4,9 @@ A fresh root (debootstrap minbase plus what a fresh server image has: roots.py's
 flavor, no make, no keepalived, no Redis) is booted with systemd-nspawn on the host's network
 (so that the command's own apt and pip reach their mirrors) with CAP_NET_ADMIN (so that it can
 build the network namespaces the demo and the e2e suite need). A clean clone at HEAD is copied
-in (commit first: uncommitted changes are not in it; SENTINEL_VIP_BARE_REF picks another
-commit or branch) and the command taken from that README.md runs as root from it.
+to root's home (SENTINEL_VIP_BARE_DIR: elsewhere) (commit first: uncommitted changes are not
+in it; SENTINEL_VIP_BARE_REF picks another commit or branch) and the command taken from that
+README.md runs as root from it. The command's whole output: build/test-results/bare-NAME.log.
 `make bare-test` runs the first command; SENTINEL_VIP_BARE_TEST_ALL=1 also runs the test
 command (scripts/test, which takes several times longer).
 """

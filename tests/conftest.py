@@ -1,8 +1,9 @@
 """Fixtures shared by every test: the repository, its version and the built zipapp.
 
 Tests import ``sentinel_vip`` from src/ (nothing is installed). Tests under tests/integration,
-tests/e2e and tests/packaging get that marker from their directory, so ``make unit`` leaves
-them out; their own conftest files add the fixtures that start servers.
+tests/e2e, tests/packaging, tests/hardening and tests/realenv get that marker from their
+directory, so ``make unit`` leaves them out; their own conftest files add the fixtures that
+start servers.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SYSTEM_PYTHON = Path("/usr/bin/python3")  # what the pyz shebang names; not pyenv's python3
-_DIRECTORY_MARKERS = ("integration", "e2e", "packaging", "hardening")
+_DIRECTORY_MARKERS = ("integration", "e2e", "packaging", "hardening", "realenv")
 
 if str(REPO_ROOT / "src") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "src"))

@@ -31,7 +31,7 @@ VERMIN_SRC_EXCLUDES :=
 LINT_PATHS := src tests packaging tools
 FLOOR_DIR := build/floor
 TEST_RESULTS := build/test-results
-UNIT_MARKERS := not integration and not e2e and not packaging and not hardening
+UNIT_MARKERS := not integration and not e2e and not packaging and not hardening and not realenv
 TEST_TARGETS := lint floor unit integration
 CLEAN_PATHS := dist build .pytest_cache .ruff_cache
 
@@ -152,6 +152,7 @@ FORCE:
 -include tests/e2e/e2e.mk
 -include tests/hardening/hardening.mk
 -include bench/bench.mk
+-include tests/realenv/realenv.mk
 
 # Declared after the includes so their TEST_TARGETS += ... are part of it.
 test: $(TEST_TARGETS)

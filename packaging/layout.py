@@ -5,7 +5,8 @@ This is the one place that decides where files go: `make install DESTDIR=...` ca
 and so do debian/rules and the spec's %install (through make). Owners are not set here:
 builds run unprivileged; each package format applies owners (see the layout's header).
 
-Usage: layout.py install DESTDIR    |    layout.py list [TYPE...]
+Usage: layout.py install DESTDIR [deb|rpm]    |    layout.py list [TYPE...]
+(With a format, entries marked for the other format only are left out.)
 Standard library only: it runs inside dpkg-buildpackage and rpmbuild with /usr/bin/python3.
 """
 
@@ -21,6 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 LAYOUT = os.path.join(HERE, "layout")
 TYPES = ("file", "gzip", "config", "link", "dir", "state")
+FORMATS = ("deb", "rpm")
 
 
 class Entry(NamedTuple):
@@ -30,6 +32,7 @@ class Entry(NamedTuple):
     owner: str
     group: str
     source: str
+    formats: tuple = FORMATS  # the package formats that ship it
 
 
 class LayoutError(Exception):
@@ -44,11 +47,22 @@ def read_layout(path: str = LAYOUT) -> list[Entry]:
             if not line:
                 continue
             fields = line.split()
-            if len(fields) != 6 or fields[0] not in TYPES or not fields[1].startswith("/"):
-                raise LayoutError(f"{path}:{lineno}: expected 'TYPE /path MODE OWNER GROUP SOURCE'")
-            kind, dest, mode, owner, group, source = fields
-            entries.append(Entry(kind, dest, int(mode, 8), owner, group, source))
+            only = fields[6:]
+            if (len(fields) not in (6, 7) or fields[0] not in TYPES
+                    or not fields[1].startswith("/") or not set(only) <= set(FORMATS)):  # fmt: skip
+                raise LayoutError(
+                    f"{path}:{lineno}: expected 'TYPE /path MODE OWNER GROUP SOURCE [deb|rpm]'"
+                )
+            kind, dest, mode, owner, group, source = fields[:6]
+            entries.append(
+                Entry(kind, dest, int(mode, 8), owner, group, source, tuple(only) or FORMATS)
+            )
     return entries
+
+
+def for_format(entries: list[Entry], fmt: str) -> list[Entry]:
+    """The entries a package of that format ships (deb or rpm)."""
+    return [e for e in entries if fmt in e.formats]
 
 
 def _gzip(src: str, dest: str) -> None:
@@ -85,18 +99,24 @@ def install(destdir: str, entries: list[Entry]) -> None:
 
 def main(argv: list[str]) -> int:
     try:
-        if len(argv) == 2 and argv[0] == "install":
-            install(argv[1], read_layout())
+        if len(argv) in (2, 3) and argv[0] == "install":
+            entries = read_layout()
+            if len(argv) == 3:
+                if argv[2] not in FORMATS:
+                    raise LayoutError(f"unknown package format {argv[2]!r}: deb or rpm")
+                entries = for_format(entries, argv[2])
+            install(argv[1], entries)
             return 0
         if argv and argv[0] == "list":
             for e in read_layout():
                 if len(argv) == 1 or e.type in argv[1:]:
-                    print(f"{e.type} {e.path} {e.mode:04o} {e.owner} {e.group} {e.source}")
+                    only = f" {e.formats[0]}" if len(e.formats) == 1 else ""
+                    print(f"{e.type} {e.path} {e.mode:04o} {e.owner} {e.group} {e.source}{only}")
             return 0
     except (LayoutError, OSError) as exc:
         print(f"layout: {exc}", file=sys.stderr)
         return 1
-    print(__doc__.strip().splitlines()[-2], file=sys.stderr)
+    print(__doc__.strip().splitlines()[-3], file=sys.stderr)
     return 2
 
 

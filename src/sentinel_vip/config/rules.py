@@ -239,7 +239,8 @@ def _aliases(texts, entries: dict, problems: list) -> bool:
     and [::ffff:127.0.0.1] on one port are one Sentinel); True when there are any.
     ``entries``: (host, port) -> index in ``texts``, IPs already canonical."""
     from sentinel_vip.deadline import Deadline
-    from sentinel_vip.probes.resp import ProbeError, resolve
+    from sentinel_vip.probes.failures import ProbeError
+    from sentinel_vip.probes.transport import resolve
 
     budget = Deadline(RESOLVE_BUDGET)
     reached: dict = {}  # (ip, port) -> index of the first entry reaching it

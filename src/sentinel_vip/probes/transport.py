@@ -1,5 +1,10 @@
 """Opening a connection within a deadline: name resolution, the socket, TLS.
 
+Plain connections use ``_socket``, the C module under ``socket``: ``socket`` itself (with the
+``selectors`` it loads) costs the check ~2 ms CPU and ~4 ms wall a run on top of ``enum``
+(`make bench-check --compare`, docs/bench.md), so this saving is kept; TLS imports ``ssl``,
+which imports ``socket`` anyway, and wraps only ``socket.socket``.
+
 ``resolve`` bounds getaddrinfo (it has no timeout of its own) and never touches the resolver
 for an IP literal; ``open_socket`` connects over TCP or a unix socket; ``wrap_tls`` builds
 the TLS context from an endpoint's settings (``ssl`` is imported only then) and wraps the

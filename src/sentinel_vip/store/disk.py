@@ -296,7 +296,7 @@ def lock(fd: int, path: str, wait: float = LOCK_WAIT) -> None:
     """An exclusive flock on ``fd``, or OSError after ``wait`` seconds: whoever can open a
     lock file in the script user's directory can hold it forever, and a notify run by hand
     must not hang on it."""
-    import fcntl  # not on the check's path
+    import fcntl  # only for files we lock: the check's track lock (store.track), notify
     import time
 
     end = time.monotonic() + wait

@@ -208,3 +208,29 @@ def test_packaging_files_cite_only_tests_that_exist():
                 cited.update(re.findall(r"tests/[\w/]+\.(?:py|sh)", text))
     missing = sorted(c for c in cited if not (REPO / c).is_file())
     assert missing == []
+
+
+def test_the_maintainer_scripts_and_tmpfiles_agree_with_the_layout():
+    """Shared sh scripts (deb and rpm) are not generated: they are checked against the
+    layout instead, for every owner and mode they set."""
+    postinst = (REPO / "packaging" / "scripts" / "postinst").read_text()
+    state = [e for e in ENTRIES if e.type == "state"]
+    made = re.findall(r"^\s*install -d -o (\S+) -g (\S+) -m (\d{4}) ", postinst, re.M)
+    assert made == [(state[0].owner, state[0].group, f"{state[0].mode:04o}")]
+    assert {e.owner for e in state} == {state[0].owner} and {e.mode for e in state} == {
+        state[0].mode
+    }
+    assert sorted(re.findall(r"^\s*state_dir (/\S+)$", postinst, re.M)) == sorted(
+        e.path for e in state
+    )
+    # The .deb ships root:root; postinst gives the config its group (the rpm's %attr).
+    overrides = re.findall(
+        r"dpkg-statoverride --update --add (\S+) (\S+) (\d{4}) \"\$CONF\"", postinst
+    )
+    conf = re.search(r"^CONF=(\S+)$", postinst, re.M).group(1)
+    entry = next(e for e in ENTRIES if e.path == conf)
+    assert overrides == [(entry.owner, entry.group, f"{entry.mode:04o}")]
+    tmpfiles = (REPO / "packaging" / "tmpfiles.conf").read_text()
+    for e in state:
+        if e.path.startswith("/run/"):
+            assert f"d {e.path} {e.mode:04o} {e.owner} {e.group} -" in tmpfiles

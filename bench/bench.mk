@@ -40,6 +40,32 @@ bench-check: $(PYZ)
 bench-check-scale: $(PYZ)
 	$(SYSTEM_PYTHON) bench/check_cost.py --scale --pyz $(abspath $(PYZ)) $(BENCH_CHECK_ARGS)
 
+# The master cut off from the other nodes for 13 s (drop and link-down variants), with an
+# application on it writing through the VIP and directly, then healed: when the isolated
+# master stops acknowledging, acked-and-lost writes, demotion after the heal, time with two
+# masters, VIP on the new master (root, ~6 min). bench/partition.py;
+# BENCH_PARTITION_ARGS=--reps 1 for a quick look.
+BENCH_PARTITION_ARGS ?=
+BENCH_TARGETS += bench-partition
+
+.PHONY: bench-partition
+
+bench-partition: bench-root $(PYZ)
+	$(SYSTEM_PYTHON) bench/partition.py --pyz $(abspath $(PYZ)) $(BENCH_PARTITION_ARGS)
+
+# The watcher's own cost and its dead-link detection: start to all links live, CPU and RSS at
+# rest, seconds until a frozen (SIGSTOP) Sentinel is noticed; this build against
+# BENCH_WATCH_BASELINE (another pyz) when given. Loopback servers, no root. bench/watch_cost.py
+BENCH_WATCH_ARGS ?=
+BENCH_WATCH_BASELINE ?=
+BENCH_TARGETS += bench-watch
+
+.PHONY: bench-watch
+
+bench-watch: $(PYZ) $(PYTHON_DEP)
+	$(PYTHON) bench/watch_cost.py --pyz $(abspath $(PYZ)) \
+	  $(if $(BENCH_WATCH_BASELINE),--baseline $(BENCH_WATCH_BASELINE)) $(BENCH_WATCH_ARGS)
+
 # How soon the new master's check passes after Sentinel's switch (identity by run_id, probing
 # the named address while Sentinel has not read it), next to when the Sentinels learn its
 # run_id (what waiting for them would cost); loopback, no root. bench/identity_switch.py.

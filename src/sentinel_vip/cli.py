@@ -6,10 +6,10 @@ import); everything else, ``--help`` included, goes through argparse.
 
 from __future__ import annotations
 
-import _signal  # not signal: its IntEnums import enum, ~1 ms per check
 import os
 import sys
 
+from sentinel_vip import stopping
 from sentinel_vip.errors import ExitCode, SentinelVipError, Terminated, UsageError
 
 PROG = "sentinel-vip"
@@ -25,7 +25,8 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    _signal.signal(_signal.SIGTERM, _terminate)
+    # Before anything is imported: the watcher's stop must never raise inside an import.
+    stopping.install(raising=not _is_watch(argv))
     logger = None
     try:
         command, config_path, rest = _parse(argv)
@@ -72,8 +73,10 @@ def entry() -> None:
     os._exit(code)
 
 
-def _terminate(signum, frame):
-    raise Terminated()
+def _is_watch(argv: list[str]) -> bool:
+    """``watch`` as the command word (not as the value of ``--config``)."""
+    words = [a for i, a in enumerate(argv) if i == 0 or argv[i - 1] != "--config"]
+    return "watch" in words
 
 
 def _parse(argv: list[str]) -> tuple[str, str | None, list[str]]:

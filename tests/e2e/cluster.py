@@ -622,6 +622,25 @@ class Cluster:
         self.start_sentinel(name)
         return t
 
+    def start_fake_sentinel(self, name: str, spec: dict) -> float:
+        """Run tests/e2e/fake_sentinel.py where ``name``'s Sentinel was (kill that first):
+        same addresses, port and password; ``spec`` adds what it lies about."""
+        node = self.nodes[name]
+        path = os.path.join(node.dir, "fake-sentinel.json")
+        full = {
+            "binds": [node.ip, "127.0.0.1"],
+            "port": SENTINEL_PORT,
+            "password": self.sentinel_password,
+            "master_name": self.master_name,
+            **spec,
+        }
+        _write(path, json.dumps(full), 0o600)
+        t = self.mark(f"fake Sentinel on {name}")
+        fake = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_sentinel.py")
+        self._spawn(node, "sentinel", [sys.executable, "-u", fake, path], "fake-sentinel.log")
+        self.wait_for(lambda: self.sentinel_call(name, "PING") == "PONG", 10, "fake up")
+        return t
+
     def kill_keepalived(self, name: str) -> float:
         """kill -9 keepalived and its children: the VIP stays configured where it was."""
         proc = self.nodes[name].procs["keepalived"]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from e2e.cluster import Cluster, cleanup_stale
+from e2e.profiles import SentinelVipProfile
 
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "build" / "e2e"
 BIN_DIR = "/run/svip-e2e-bin"
@@ -120,3 +121,26 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"{_SETUPS.get(setup, setup)}")
         terminalreporter.write_line(f"  {name}: {shown}")
         terminalreporter.write_line(f"  every figure: {os.path.relpath(path)}")
+
+
+@pytest.fixture
+def svip(make_cluster, installed_pyz):
+    """A started cluster with the sentinel_vip profile, the VIP on n1 (the first master)."""
+
+    def start(**profile):
+        cluster = make_cluster(SentinelVipProfile(binary=installed_pyz, **profile))
+        cluster.wait_for(lambda: cluster.vip_holders() == ["n1"], 60, "VIP on n1 at start")
+        cluster.wait_for(lambda: all(_subscribed(cluster, n) for n in cluster.nodes), 30,
+                         "every watcher subscribed to every Sentinel")  # fmt: skip
+        return cluster
+
+    return start
+
+
+def _subscribed(cluster, node: str) -> bool:
+    """The node's watcher has a link to each Sentinel (this version's log line, or the
+    previous one's, so a baseline run of an older build waits the same way)."""
+    lines = [line for _t, line in cluster.syslog[node]]
+    alive = {line.split("sentinel=")[1].split()[0] for line in lines if "state=alive" in line}
+    older = {line.split("sentinel=")[1].split()[0] for line in lines if "(re)connected" in line}
+    return max(len(alive), len(older)) >= len(cluster.nodes)

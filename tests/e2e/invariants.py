@@ -20,6 +20,13 @@ Budgets (seconds):
 - CUT_RELEASE_BUDGET_S: a master cut off from the others stops acknowledging writes made
   through the VIP (from an application on its own host) within this: its check loses the
   Sentinel majority at the next poll (1 s + 0.8 s deadline) and keepalived releases the VIP.
+- FENCE_BUDGET_S: a master cut off from the Sentinel majority and from its replicas stops
+  acknowledging writes -- through the VIP and directly -- within this: the watcher's links
+  notice the silence in 0.25-0.35 s, a replica probe waits 0.1 s, then CLIENT PAUSE WRITE.
+  Goal 0.5 s (make bench-partition); the budget leaves room for a loaded machine.
+- HEAL_DEMOTE_BUDGET_S: an old master that comes back while a majority names another is
+  a replica within this after the heal (the watcher's links reconnect within ~0.35 s, then
+  one demotion). Goal 2 s; Sentinel alone takes ~10 s.
 - MAX_SAMPLE_GAP_S: the sampling must be continuous, or a window could hide between two
   samples; a larger gap in any node's samples fails the scenario instead.
 """
@@ -54,6 +61,8 @@ VIP_FOLLOW_BUDGET_S = 2.0
 DUAL_VIP_BUDGET_S = VRRP_ADVERT_S + SAMPLE_PERIOD_S
 OFF_MASTER_BUDGET_S = 2.0
 CUT_RELEASE_BUDGET_S = 2.0
+FENCE_BUDGET_S = 1.0
+HEAL_DEMOTE_BUDGET_S = 4.0
 MAX_SAMPLE_GAP_S = 0.5
 
 BUDGETS = {
@@ -61,6 +70,8 @@ BUDGETS = {
     "dual_vip_budget_s": DUAL_VIP_BUDGET_S,
     "off_master_budget_s": OFF_MASTER_BUDGET_S,
     "cut_release_budget_s": CUT_RELEASE_BUDGET_S,
+    "fence_budget_s": FENCE_BUDGET_S,
+    "heal_demote_budget_s": HEAL_DEMOTE_BUDGET_S,
     "max_sample_gap_s": MAX_SAMPLE_GAP_S,
 }
 

@@ -9,7 +9,9 @@
 
 Records are plain dicts (see timeline.py) kept in memory and in ``<cluster dir>/samples.jsonl``.
 ``writers_on=("n1",)`` adds a writer *inside* a node's namespace (an application on that host,
-records named ``app@n1``, keys ``e2e:app@n1:SEQ``); acks and timelines count the client only.
+records named ``app@n1``, keys ``e2e:app@n1:SEQ``) writing through the VIP; ``direct_on=("n1",)``
+one that writes to that node's own Redis on 127.0.0.1 (``direct@n1``), as an application
+configured with the local address would. Acks and timelines count the client only.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ CLIENT = "client"
 
 def writer_name(node: str) -> str:
     return f"app@{node}"
+
+
+def direct_writer_name(node: str) -> str:
+    return f"direct@{node}"
 
 
 def key_prefix(writer: str) -> str:
@@ -58,10 +64,16 @@ class State:
 
 class Sampler:
     def __init__(
-        self, cluster, interval: float = 0.05, write_pause: float = 0.01, writers_on=()
+        self,
+        cluster,
+        interval: float = 0.05,
+        write_pause: float = 0.01,
+        writers_on=(),
+        direct_on=(),
     ) -> None:
         self.cluster = cluster
         self.writers_on = tuple(writers_on)
+        self.direct_on = tuple(direct_on)
         self.interval = interval
         self.write_pause = write_pause
         self.records: list[dict] = []
@@ -94,8 +106,11 @@ class Sampler:
         self._spawn(c.client_ns, ["client", self._writer_spec(CLIENT)])
         for name in self.writers_on:
             self._spawn(c.nodes[name].ns, ["client", self._writer_spec(writer_name(name))])
+        for name in self.direct_on:
+            spec = self._writer_spec(direct_writer_name(name), target="127.0.0.1")
+            self._spawn(c.nodes[name].ns, ["client", spec])
 
-    def _writer_spec(self, writer: str) -> str:
+    def _writer_spec(self, writer: str, target: str = "") -> str:
         c = self.cluster
         path = os.path.join(c.dir, f"{writer}.json")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -103,7 +118,7 @@ class Sampler:
             json.dump(
                 {
                     "name": writer,
-                    "vip": c.vip,
+                    "vip": target or c.vip,
                     "redis_port": 6379,
                     "redis_password": c.redis_password,
                     "key_prefix": key_prefix(writer),

@@ -22,7 +22,7 @@ from sentinel_vip.admin.doctor import parse_report
 pytestmark = pytest.mark.e2e
 
 ITEMS_OK_EVERYWHERE = (
-    "config", "secrets", "redis", "min-replicas", "sentinels", "sentinel count", "quorum",
+    "config", "secrets", "redis", "min-replicas", "fence", "sentinels", "sentinel count", "quorum",
     "agreement", "keepalived include", "keepalived -t", "script user", "interface",
     "virtual_router_id",
 )  # fmt: skip

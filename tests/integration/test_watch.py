@@ -49,3 +49,38 @@ def test_watch_follows_a_failover_and_stops_cleanly(runnable_pyz, cluster):
     assert [w.returncode for w in watchers] == [0, 0, 0]
     assert all("Traceback" not in err for _, err in results)
     assert "event=watch_stop" in "\n".join(cluster.syslog_lines())
+
+
+def test_links_tell_a_frozen_sentinel_from_a_dead_one(cluster):
+    """The heartbeat: a SIGSTOPped Sentinel (what a partition looks like: the TCP connection
+    stays up, nothing answers) turns SILENT; a killed one DOWN (its host answered with a reset
+    or refusal); each is ALIVE again when it is back. (How fast: make bench-watch.)"""
+    import queue
+    import threading
+
+    from sentinel_vip.decision.isolation import ALIVE, DOWN, SILENT
+    from sentinel_vip.probes import pubsub
+
+    inbox = queue.SimpleQueue()
+    stop = threading.Event()
+    endpoint = cluster.sentinel_endpoint(1)
+    link = pubsub.Link(endpoint.label())
+    thread = threading.Thread(
+        target=pubsub.listen,
+        args=(endpoint, link, ("+switch-master",), lambda _d: True, inbox.put, stop),
+        daemon=True,
+    )
+    thread.start()
+    try:
+        wait_for(lambda: link.state == ALIVE, 5, "link alive")
+        assert link.sentinel_id and len(link.sentinel_id) == 40  # SENTINEL MYID
+        cluster.sigstop_sentinel(1)
+        wait_for(lambda: link.state == SILENT, 5, "frozen Sentinel seen silent")
+        cluster.sigcont_sentinel(1)
+        wait_for(lambda: link.state == ALIVE, 5, "link alive again")
+        cluster.stop_sentinel(1, signal.SIGKILL)
+        wait_for(lambda: link.state == DOWN, 5, "killed Sentinel seen down")
+    finally:
+        stop.set()
+        thread.join(5)
+    assert not thread.is_alive()

@@ -199,3 +199,19 @@ def test_loopback_names():
     assert address.is_loopback("localhost") and address.is_loopback("db.localhost")
     assert address.is_loopback("127.0.1.1") and address.is_loopback("::1")
     assert not address.is_loopback("localhost.example") and not address.is_loopback("10.0.0.1")
+
+
+def test_a_sentinel_entry_is_this_server_by_run_id_else_by_address():
+    from sentinel_vip.decision.agreement import describes_this_server, is_this_server
+
+    mine, theirs = RUN_IDS[ME], RUN_IDS[OTHER]
+    assert is_this_server(OTHER, mine, MASTER, classify)  # the run_id wins over the address
+    assert not is_this_server(ME, theirs, MASTER, classify)  # another process at our address
+    assert is_this_server(ME, None, MASTER, classify)  # not read yet: the config's address
+    assert not is_this_server(OTHER, None, MASTER, classify)
+    down = RedisFacts(False, None, "unreachable", "x")
+    assert not is_this_server(ME, mine, down, classify)  # no run_id here: no proof
+    (answer,) = said(ME)
+    assert describes_this_server(answer, MASTER, classify)
+    (answer,) = said(OTHER)
+    assert not describes_this_server(answer, MASTER, classify)

@@ -14,7 +14,10 @@ TARGET = RedisFacts(True, "master", None, None, run_id=RUN_IDS[OTHER])
 def listing(answers, replicas=((ME, None),)):
     """``answers`` with each Sentinel listing ``replicas`` (SENTINEL REPLICAS): by default
     this node's address, as Sentinel lists an old master after a failover."""
-    return tuple(SentinelAnswer(*a._values()[:-1], replicas) for a in answers)
+    return tuple(
+        SentinelAnswer(**{**dict(zip(a._fields, a._values())), "replicas": replicas})
+        for a in answers
+    )
 
 
 def plan(state="BACKUP", redis=MASTER, answers=None, replicas=((ME, None),)):
@@ -196,3 +199,31 @@ def test_a_minority_listing_this_server_is_not_enough():
     answers = (*listing(answers[:1]), *listing(answers[1:], ()))
     p = plan_demotion("FAULT", MASTER, agree(answers, 2, 3), answers, classify)
     assert isinstance(p, Skip) and "only 1 of the 2" in p.reason
+
+
+def _epochs(answers, *epochs):
+    return tuple(_with_fields(a, **{"config-epoch": str(e)}) for a, e in zip(answers, epochs))
+
+
+def test_a_freshly_promoted_master_is_not_demoted_toward_the_old_one():
+    """In the second after a switch only the leader names the promoted replica (this
+    server), under the new config epoch; the others still name the old master, list this
+    server as its replica, and the old master still answers as master (a planned
+    switchover): every other guard holds. Demoting now would leave no master at all."""
+    answers = said(OTHER, OTHER, ME)
+    p = plan(answers=_epochs(answers, 7, 7, 8))
+    assert isinstance(p, Skip) and "just promoted" in p.reason
+    # The leader names this server before it has read its run_id, while its SENTINEL
+    # MASTER still describes the old master (reconfiguration): by address, the same.
+    leader = SentinelAnswer(*[getattr(answers[2], f) for f in answers[2]._fields[:6]],
+                            None, OTHER, {**answers[1].fields, "config-epoch": "8"})  # fmt: skip
+    p = plan(answers=(*_epochs(answers[:2], 7, 7), leader))
+    assert isinstance(p, Skip) and "just promoted" in p.reason
+
+
+def test_a_returning_old_master_is_demoted_whatever_epoch_it_was_named_under():
+    # One Sentinel still names this (old) master under the epoch it was replaced in.
+    p = plan(answers=_epochs(said(OTHER, OTHER, ME), 8, 8, 7))
+    assert isinstance(p, Demotion)
+    p = plan(answers=_epochs(said(OTHER, OTHER, OTHER), 8, 8, 8))
+    assert isinstance(p, Demotion)

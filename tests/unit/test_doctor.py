@@ -268,6 +268,19 @@ def test_redis_checks():
     assert statuses(found) == [("ok", "redis"), ("ok", "min-replicas")]
 
 
+def test_fence_checks():
+    base = {"address": "127.0.0.1:6379", "error_kind": None, "error": None}
+    found = doctor_checks.fence({**base, "version": "6.0.16"}, {})
+    assert statuses(found) == [("warn", "fence")] and "CLIENT PAUSE WRITE" in found[0].detail
+    assert statuses(doctor_checks.fence({**base, "version": "7.0.15"}, {})) == [("ok", "fence")]
+    assert statuses(doctor_checks.fence({**base, "version": "8.1.1"}, {})) == [("ok", "fence")]
+    assert doctor_checks.fence({**base, "error_kind": "unreachable"}, {}) == []
+    left = {"to_write": 0, "max_lag": 10, "set_to_write": 2, "set_max_lag": 10}
+    found = doctor_checks.fence({**base, "version": "7.0.15"}, left)
+    assert statuses(found) == [("ok", "fence"), ("warn", "fence")]
+    assert "min-replicas-to-write 0" in found[1].fix
+
+
 def keepalived_host(**changes):
     blocks, read = tree({"/k/keepalived.conf": KEEPALIVED_MAIN, "/k/conf.d/svip.conf": OURS})
     facts = {

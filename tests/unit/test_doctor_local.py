@@ -104,6 +104,7 @@ def test_ownership_reports_root_owned_and_planted_files_with_safe_fixes(tmp_path
     (state / "history.jsonl").write_text("")  # root-owned: left by an old root run
     (state / "notify.lock").symlink_to("/etc/nologin")  # planted
     os.mkfifo(state / "check.json")
+    (state / "fence.json").symlink_to("/etc/shadow")  # planted where the watcher writes
     (state / "track").write_text("1\n")
     os.chown(state / "track", script.pw_uid, script.pw_gid)
     (state / "unrelated").write_text("")  # not ours: not judged
@@ -113,6 +114,7 @@ def test_ownership_reports_root_owned_and_planted_files_with_safe_fixes(tmp_path
         str(state / "history.jsonl"),
         str(state / "notify.lock"),
         str(state / "check.json"),
+        str(state / "fence.json"),
     }
     assert all(f.status == "fail" for f in found)
     history = by_path[str(state / "history.jsonl")]

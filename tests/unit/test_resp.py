@@ -513,6 +513,19 @@ def test_sentinel_one_round_trip_gives_id_address_and_master_state(serve):
     assert server.received[0].count(b"SENTINEL") == 3
 
 
+def test_sentinel_peers_come_in_the_same_round_trip(serve):
+    from sentinel_vip.probes.sentinel import ask_sentinels
+
+    peers = b"*1\r\n" + array("runid", SENTINEL_ID, "flags", "sentinel", "last-hello-message", "9")
+    server = serve(ANSWER + peers)
+    (answer,) = ask_sentinels([server.endpoint()], "m", Deadline(2), peers=True)
+    assert answer.answered and answer.peers == ((SENTINEL_ID, frozenset({"sentinel"}), 9),)
+    assert len(server.received) == 1 and b"SENTINELS" in server.received[0]
+    refused = serve(ANSWER + b"-NOPERM no permissions to run 'sentinel|sentinels'\r\n")
+    (answer,) = ask_sentinels([refused.endpoint()], "m", Deadline(2), peers=True)
+    assert answer.answered and answer.peers is None  # the master view still counts
+
+
 def test_sentinel_retries_with_the_valkey_subcommand(serve):
     unknown = b"-ERR Unknown sentinel subcommand 'get-master-addr-by-name'\r\n"
     server = serve(
@@ -612,3 +625,50 @@ def test_local_probe_without_a_run_id_is_a_protocol_error(serve):
         serve(b"*1\r\n$6\r\nmaster\r\n" + bulk("# Server\r\n")).endpoint(), Deadline(2)
     )
     assert facts.error_kind == "protocol" and not facts.reachable
+
+
+# -- streaming reads (the watcher's pub/sub) ------------------------------------------------
+
+
+def test_a_reply_cut_by_the_deadline_is_read_whole_by_the_next_read(serve):
+    """A pub/sub reader polls with short deadlines; a message that arrives in two parts
+    across one of them must not be lost or misparsed."""
+
+    def halves(conn, stop):
+        conn.sendall(b"*3\r\n$7\r\nmessage\r\n$2\r\nch")
+        stop.wait(0.3)
+        conn.sendall(b"\r\n$4\r\ndata\r\n+after\r\n")
+
+    server = serve(halves)
+    with resp.connect(server.endpoint(), Deadline(2)) as conn:
+        conn.send("SUBSCRIBE", "ch")
+        with pytest.raises(resp.TimedOut):
+            conn.read(Deadline(0.1))
+        assert conn.read(Deadline(2)) == ["message", "ch", "data"]
+        assert conn.read(Deadline(1)) == "after"
+
+
+def test_send_gets_its_own_deadline_after_a_read_timed_out(serve):
+    server = serve(FakeServer.HOLD)
+    with resp.connect(server.endpoint(), Deadline(2)) as conn:
+        conn.send("PING")
+        with pytest.raises(resp.TimedOut):
+            conn.read(Deadline(0.05))
+        conn.send("PING", deadline=Deadline(1))  # the read's expired deadline is not reused
+
+
+def test_timeouts_and_refusals_are_told_apart():
+    """A refused connection proves the host answered; a timeout does not (the watcher tells
+    "Sentinel down" from "maybe a partition" by it)."""
+    from sentinel_vip.decision.isolation import DOWN, SILENT
+    from sentinel_vip.probes.pubsub import down_kind
+
+    err, _ = failure(Endpoint("127.0.0.1", _free_port()), "ROLE")
+    assert not isinstance(err, resp.TimedOut) and err.errno is not None
+    assert down_kind(err) == DOWN
+    silent = socket.create_server(("127.0.0.1", 0))
+    try:
+        err, _ = failure(Endpoint("127.0.0.1", silent.getsockname()[1]), "ROLE", seconds=0.2)
+        assert isinstance(err, resp.TimedOut) and down_kind(err) == SILENT
+    finally:
+        silent.close()

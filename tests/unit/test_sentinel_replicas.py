@@ -33,3 +33,32 @@ def test_anything_but_a_bounded_list_is_none():
     assert _replicas(None) is None
     assert _replicas([replica("10.0.0.2", 6379)] * (MAX_REPLICAS + 1)) is None
     assert _replicas([]) == ()
+
+
+# -- SENTINEL SENTINELS (the watcher's failover fence) --------------------------------------
+
+
+def fellow(runid, flags="sentinel", hello="800"):
+    return ["name", runid, "ip", "10.0.0.9", "port", "26379", "runid", runid, "flags", flags,
+            "last-hello-message", hello]  # fmt: skip
+
+
+def test_peers_validated_ids_flags_and_hello_times():
+    from sentinel_vip.probes.sentinel import _peers
+
+    reply = [
+        fellow(RUN_ID),
+        fellow("c" * 40, "sentinel,s_down", "60000"),
+        fellow("d" * 40, hello="soon"),  # no hello time: kept, never fresh
+        fellow("not-an-id"),  # no id: left out (a claimant is matched by id)
+        fellow("e" * 40, "sentinel\n<30>forged"),  # not flag words: left out
+        ["odd"],
+        "not an entry",
+    ]
+    assert _peers(reply) == (
+        (RUN_ID.lower(), frozenset({"sentinel"}), 800),
+        ("c" * 40, frozenset({"sentinel", "s_down"}), 60000),
+        ("d" * 40, frozenset({"sentinel"}), None),
+    )
+    assert _peers(ReplyError("NOPERM", "x")) is None
+    assert _peers([fellow(RUN_ID)] * 65) is None

@@ -1,75 +1,229 @@
-"""Fence the local master while Sentinel replaces it, so no write it acknowledges is lost.
+"""What the watcher does to the local Redis to keep it from acknowledging doomed writes.
 
-Sentinel promotes a replica with REPLICAOF NO ONE and converts the old master only later
-(about 8 s for a live one). Every write the old master acknowledges after the promotion is
-discarded when it resyncs from the new master. Sentinel announces a failover before it
-promotes (``+try-failover``, then ``+elected-leader``, ``+selected-slave``, ...), so when the
-master being replaced is this node we pause its writes (``CLIENT PAUSE ms WRITE``): clients
-wait instead of being acknowledged, then follow the VIP to the new master once notify demotes
-this Redis (which drops them). If the failover is aborted, we unpause; if we miss that event,
-the pause simply expires.
+``decision.isolation`` decides when; this module only talks to Redis, on our own RESP client,
+and never raises: each call returns what happened, for the log.
+
+- ``pause``: ``CLIENT PAUSE ms WRITE`` (Redis 6.2+). Short, and renewed by the watcher while
+  the reason holds, so a watcher that dies leaves no pause behind for longer than ``ms``.
+  Writes wait instead of being acknowledged; a demotion then turns them into READONLY errors.
+- ``tripwire``: ``CONFIG SET min-replicas-to-write N`` with N = the replicas in sync right
+  now. It holds nothing until one of them leaves. Because CONFIG REWRITE (run by Sentinel's
+  conversion of an old master, and by our demotion) would write it to redis.conf, the
+  admin's values are kept (``store.tripwire``) *before* the change, restored inside
+  our demotion's transaction, and restored (plus CONFIG REWRITE if a conversion may have
+  saved ours) by any later watcher that finds them.
 """
 
 from __future__ import annotations
 
-# Events that precede the promotion, in the order Sentinel emits them.
-FENCE_CHANNELS = frozenset({
-    "+try-failover", "+elected-leader", "+failover-state-select-slave", "+selected-slave",
-    "+failover-state-send-slaveof-noone", "+failover-state-wait-promotion",
-})  # fmt: skip
-UNFENCE_CHANNELS = frozenset({
-    "-failover-abort-not-elected", "-failover-abort-no-good-slave",
-    "-failover-abort-slave-timeout", "-failover-abort-master-changed",
-})  # fmt: skip
+from sentinel_vip.probes.resp import ProbeError, ReplyError, connect
+from sentinel_vip.record import Record
+from sentinel_vip.store import tripwire
+
+PROBE_CHANNEL = "__sentinel-vip__:replica-probe"
+TO_WRITE, MAX_LAG = "min-replicas-to-write", "min-replicas-max-lag"
 
 
-def master_of(master_name: str, data: str):
-    """The master an event is about, as (ip, port), or None if it is not about ours.
+class Server(Record):
+    """The local Redis as the fence needs it (one connection, a few cheap commands)."""
 
-    Payloads are ``<type> <name> <ip> <port>`` for a master, and
-    ``<type> <name> <ip> <port> @ <master-name> <master-ip> <master-port>`` otherwise.
-    """
-    parts = data.split()
-    if "@" in parts:
-        tail = parts[parts.index("@") + 1 :]
-        if len(tail) >= 3 and tail[0] == master_name:
-            return _address(tail[1], tail[2])
-        return None
-    if len(parts) >= 4 and parts[0] == "master" and parts[1] == master_name:
-        return _address(parts[2], parts[3])
-    return None
+    reachable: bool
+    role: str | None = None
+    run_id: str = ""
+    version: tuple = ()
+    good_replicas: int = 0  # online, within min-replicas-max-lag (what Redis counts)
+    fresh_replicas: int = 0  # online, acknowledged within the last second or so
+    to_write: int | None = None  # None: CONFIG GET refused (ACL) or unreadable
+    max_lag: int | None = None
+    error: str = ""
+
+    @property
+    def pause_write(self) -> bool:
+        """CLIENT PAUSE ... WRITE exists from Redis 6.2 (Valkey reports 7.2+)."""
+        return self.version >= (6, 2)
 
 
-def _address(ip: str, port: str):
+def _info(text) -> dict:
+    fields = {}
+    for line in str(text or "").splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip()] = value.strip()
+    return fields
+
+
+def _version(text: str) -> tuple:
+    parts = []
+    for part in text.split(".")[:3]:
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts)
+
+
+def _good_replicas(info: dict, max_lag: int | None) -> int:
+    """Replicas online and within max-lag, as Redis counts them for min-replicas-to-write
+    (``max_lag`` 1: acknowledged within the last second or so; they ack once a second)."""
+    count = 0
+    for key, value in info.items():
+        if not key.startswith("slave") or not key[5:].isdigit():
+            continue
+        fields = dict(item.partition("=")[::2] for item in value.split(","))
+        try:
+            lag = int(fields.get("lag", "-1"))
+        except ValueError:
+            continue
+        if fields.get("state") == "online" and 0 <= lag <= (max_lag or 10):
+            count += 1
+    return count
+
+
+def _config_int(conn, name: str) -> int | None:
     try:
-        return ip, int(port)
+        reply = conn.call("CONFIG", "GET", name)
+    except ReplyError:
+        return None
+    try:
+        return int(reply[1]) if isinstance(reply, list) and len(reply) == 2 else None
     except ValueError:
         return None
 
 
-def action_for(channel: str, master_name: str, data: str, classify):
-    """ "pause", "unpause" or None: pure, so the event handling is tested without servers."""
-    if channel not in FENCE_CHANNELS and channel not in UNFENCE_CHANNELS:
-        return None
-    address = master_of(master_name, data)
-    if address is None or classify(*address) != "self":
-        return None
-    return "pause" if channel in FENCE_CHANNELS else "unpause"
-
-
-def apply(endpoint, action: str, pause_ms: int, deadline) -> str:
-    """Pause or unpause writes on the local Redis; returns what happened, for the log."""
-    from sentinel_vip.probes.resp import ProbeError, connect
-
+def server(endpoint, deadline) -> Server:
     try:
         with connect(endpoint, deadline) as conn:
-            if action == "unpause":
-                conn.call("CLIENT", "UNPAUSE")
-                return "unpaused"
+            info = _info(conn.call("INFO", "server"))
+            repl = _info(conn.call("INFO", "replication"))
+            to_write = _config_int(conn, TO_WRITE)
+            max_lag = _config_int(conn, MAX_LAG)
+    except ProbeError as exc:
+        return Server(exc.kind == "auth", error=str(exc))
+    version = _version(info.get("valkey_version") or info.get("redis_version", ""))
+    return Server(
+        True,
+        repl.get("role"),
+        info.get("run_id", ""),
+        version,
+        _good_replicas(repl, max_lag),
+        _good_replicas(repl, 1),
+        to_write,
+        max_lag,
+    )
+
+
+SYNCING = frozenset({"wait_bgsave", "send_bulk"})  # a replica (re)connected just now
+
+
+def role_and_acks(endpoint, wait_ms: int, deadline) -> tuple:
+    """(role, replicas in contact) of the local Redis: replicas that acknowledged a probe
+    within ``wait_ms``, plus those in the middle of a (re)sync (they connected just now).
+
+    A PUBLISH is propagated to the replicas like a write (it changes no key); WAIT then asks
+    them for their offset and counts those that acknowledge it. The count is None when it
+    could not be learned (ACL without PUBLISH/WAIT: see docs), the role None when Redis
+    did not answer."""
+    try:
+        with connect(endpoint, deadline) as conn:
             role = conn.call("ROLE")
-            if not isinstance(role, list) or not role or role[0] != "master":
-                return "skipped: not master"
-            conn.call("CLIENT", "PAUSE", str(pause_ms), "WRITE")
-            return f"paused_ms={pause_ms}"
+            role = role[0] if isinstance(role, list) and role else None
+            if role != "master":
+                return role, None
+            try:
+                conn.call("PUBLISH", PROBE_CHANNEL, "1")
+                acks = conn.call("WAIT", "1", str(wait_ms))
+                syncing = _syncing(_info(conn.call("INFO", "replication")))
+            except ReplyError:
+                return role, None
+            return role, (acks + syncing) if isinstance(acks, int) else None
+    except ProbeError:
+        return None, None
+
+
+def _syncing(info: dict) -> int:
+    count = 0
+    for key, value in info.items():
+        if key.startswith("slave") and key[5:].isdigit():
+            fields = dict(item.partition("=")[::2] for item in value.split(","))
+            count += fields.get("state") in SYNCING
+    return count
+
+
+def pause(endpoint, ms: int, deadline) -> str:
+    try:
+        with connect(endpoint, deadline) as conn:
+            conn.call("CLIENT", "PAUSE", str(ms), "WRITE")
     except ProbeError as exc:
         return f"failed: {exc}"
+    return f"paused_ms={ms}"
+
+
+def unpause(endpoint, deadline) -> str:
+    try:
+        with connect(endpoint, deadline) as conn:
+            conn.call("CLIENT", "UNPAUSE")
+    except ProbeError as exc:
+        return f"failed: {exc}"
+    return "unpaused"
+
+
+# -------------------------------------------------------------------------- tripwire
+
+
+def arm(config, srv: Server, setting: tuple, deadline) -> str:
+    """Record the admin's values, then set ours. Nothing is changed if they cannot be kept."""
+    to_write, max_lag = setting
+    wire = {
+        "to_write": srv.to_write,
+        "max_lag": srv.max_lag,
+        "set_to_write": to_write,
+        "set_max_lag": max_lag,
+        "run_id": srv.run_id,
+    }
+    try:
+        tripwire.save(config, wire)
+    except OSError as exc:
+        return f"failed: cannot record the current values in {config.state_dir}: {exc.strerror}"
+    try:
+        with connect(config.redis, deadline) as conn:
+            if max_lag != srv.max_lag:
+                conn.call("CONFIG", "SET", MAX_LAG, str(max_lag))
+            conn.call("CONFIG", "SET", TO_WRITE, str(to_write))
+    except ProbeError as exc:
+        return f"failed: {exc}"
+    return f"armed {TO_WRITE}={to_write} {MAX_LAG}={max_lag} (was {srv.to_write}/{srv.max_lag})"
+
+
+def restore_commands(wire: dict) -> list:
+    """The CONFIG SETs that put the admin's values back (for our demotion's transaction)."""
+    return [
+        ("CONFIG", "SET", TO_WRITE, str(wire["to_write"])),
+        ("CONFIG", "SET", MAX_LAG, str(wire["max_lag"])),
+    ]
+
+
+def disarm(config, wire: dict, srv: Server, deadline) -> str:
+    """Put the admin's values back if ours are still in place (an admin's later change
+    wins), then forget the record. CONFIG REWRITE when the server was converted or
+    restarted meanwhile: a rewrite may have saved our values to its config file."""
+    ours = (srv.to_write, srv.max_lag) == (wire["set_to_write"], wire["set_max_lag"])
+    rewrite = srv.role != "master" or (wire.get("run_id") and wire.get("run_id") != srv.run_id)
+    result = "left: changed meanwhile"
+    if ours:
+        try:
+            with connect(config.redis, deadline) as conn:
+                for command in restore_commands(wire):
+                    conn.call(*command)
+                result = f"restored {TO_WRITE}={wire['to_write']} {MAX_LAG}={wire['max_lag']}"
+                if rewrite:
+                    try:
+                        conn.call("CONFIG", "REWRITE")
+                        result += " config_rewrite=ok"
+                    except ReplyError as exc:
+                        result += f" config_rewrite=failed: {exc.reply}"
+        except ProbeError as exc:
+            return f"failed: {exc}"
+    try:
+        tripwire.save(config, {})
+    except OSError as exc:
+        result += f" (state not cleared: {exc.strerror})"
+    return result

@@ -144,25 +144,8 @@ def superseded_by_live_state(state: str, vip_held: bool | None) -> str | None:
 
 def _observe_and_act(config, transition: Transition, deadline: Deadline) -> dict:
     from sentinel_vip.decision.address import label
-    from sentinel_vip.decision.agreement import agree
-    from sentinel_vip.probes.endpoint import Endpoint
-    from sentinel_vip.probes.local_redis import probe_redis
-    from sentinel_vip.probes.sentinel import ask_sentinels
 
-    # Half the deadline at most for the facts: a hung Sentinel must leave time to act.
-    facts_deadline = Deadline(deadline.remaining() / 2)
-    box: dict = {}
-    answers = ask_sentinels(
-        config.sentinels,
-        config.master_name,
-        facts_deadline,
-        meanwhile=lambda: box.setdefault(
-            "redis", probe_redis(config.redis, facts_deadline, replication=True)
-        ),
-        replicas=True,
-    )
-    redis = box["redis"]
-    counted = agree(answers, config.agreement, len(config.sentinels))
+    plan, redis, counted = demote.plan(config, transition.state, deadline)
     outcome = {
         "redis_role": redis.role if redis.reachable else "unreachable",
         "sentinel_master": label(*counted.master) if counted.agreed else None,
@@ -170,21 +153,11 @@ def _observe_and_act(config, transition: Transition, deadline: Deadline) -> dict
         "action": "none",
         "reason": "",
     }
-    node = identity.identity_of(config)
-    plan = demotion.plan_demotion(transition.state, redis, counted, answers, node.classify)
     if isinstance(plan, demotion.Skip):
         outcome["reason"] = plan.reason
         return outcome
     if not config.demote:
         outcome.update(action="demotion_disabled", reason=plan.reason)
-        return outcome
-    local = config.redis
-    target = Endpoint(plan.host, plan.port, "", local.username, local.password, local.tls)
-    local_target = identity.on_this_host(node, plan.host, plan.port, deadline)
-    probed = probe_redis(target, deadline, replication=True)
-    plan = demotion.confirm(plan, redis, probed, local_target)
-    if isinstance(plan, demotion.Skip):
-        outcome["reason"] = plan.reason
         return outcome
     result = demote.demote_to(config.redis, plan.host, plan.port, deadline.timeout())
     outcome["action"] = "demoted" if result.ok else "demote_failed"

@@ -56,6 +56,8 @@ def redis_facts(endpoint, timeout: float) -> dict:
     client = redis_client(endpoint, timeout)
     try:
         facts["info"] = client.info("replication")
+        server = client.info("server")
+        facts["version"] = str(server.get("valkey_version") or server.get("redis_version", ""))
         try:
             reply = client.config_get("min-replicas-to-write")
             facts["min_replicas"] = int(reply.get("min-replicas-to-write", 0))
@@ -73,6 +75,13 @@ def redis_facts(endpoint, timeout: float) -> dict:
     finally:
         client.close()
     return facts
+
+
+def fence_saved(config) -> dict:
+    """The tripwire a watcher armed and has not restored (actions.fence), if any."""
+    from sentinel_vip.store import tripwire
+
+    return tripwire.saved(config)
 
 
 def sentinel_replicas(config, timeout: float) -> list:
@@ -280,6 +289,7 @@ def findings(config, host: Host = Host()) -> list:
     found += checks.tls(config)
     redis = redis_facts(config.redis, deadline.timeout(cap=2.0))
     found += checks.redis(redis, config.vip_address)
+    found += checks.fence(redis, fence_saved(config))
     answers = ask_sentinels(config.sentinels, config.master_name, deadline)
     counted = agree(answers, config.agreement, len(config.sentinels))
     replicas = sentinel_replicas(config, deadline.timeout(cap=2.0))

@@ -150,6 +150,40 @@ def min_replicas(value) -> Finding:
     return Finding(OK, item, f"min-replicas-to-write {value}: a cut-off master stops writes")
 
 
+def fence(facts: dict, tripwire: dict) -> list:
+    """What the watcher can do to hold a master's writes (see actions.fence)."""
+    found = []
+    version = facts.get("version") or ""
+    parts = version.split(".")
+    if not facts.get("error_kind") and version:
+        numbers = tuple(int(p) for p in parts[:2] if p.isdigit())
+        if numbers < (6, 2):
+            found.append(
+                Finding(
+                    WARN,
+                    "fence",
+                    f"Redis {version} has no CLIENT PAUSE WRITE (6.2+): the watcher cannot"
+                    " hold the writes of an isolated or replaced master",
+                    "upgrade to Redis 6.2+ or Valkey; meanwhile min-replicas-to-write 1 with"
+                    " min-replicas-max-lag 10 is the only fence",
+                )
+            )
+        else:
+            found.append(Finding(OK, "fence", f"CLIENT PAUSE WRITE available (Redis {version})"))
+    if tripwire:
+        found.append(
+            Finding(
+                WARN,
+                "fence",
+                f"min-replicas-to-write was raised to {tripwire['set_to_write']} by a watcher"
+                f" that has not restored it yet (was {tripwire['to_write']})",
+                "start sentinel-vip-watch: it restores the value at start (or CONFIG SET"
+                f" min-replicas-to-write {tripwire['to_write']})",
+            )
+        )
+    return found
+
+
 # -- the Sentinels ------------------------------------------------------------------------------
 
 

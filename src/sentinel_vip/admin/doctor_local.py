@@ -23,6 +23,8 @@ KEPT_NAMES = (
     "transitions.json",
     "transitions.json.lock",
     "config.cache",
+    "track.lock",  # store.track
+    "fence.json",  # store.tripwire: the watcher's record of the admin's min-replicas values
 )
 
 

@@ -229,6 +229,26 @@ def whose(counted: Agreement, redis, classify, named=None, previous_run_id=None)
     )
 
 
+def is_this_server(address: tuple, runid, redis, classify) -> bool:
+    """Does a Sentinel's entry (``address`` and the ``runid`` it reports there, None while it
+    has not read it) describe the local server (``redis``)? By run_id once Sentinel has read
+    it: another process at this node's address (redis.port naming a second local Redis) is
+    not this server. Before that, by the address the config says is this node's."""
+    if runid is not None:
+        return redis.run_id is not None and runid == redis.run_id
+    return classify(*address) == SELF
+
+
+def describes_this_server(answer, redis, classify) -> bool:
+    """Does ``answer``'s SENTINEL MASTER describe the local server (``is_this_server``)?
+    It describes ``answer.about``, which during a failover's reconfiguration is still the
+    old master while the Sentinel already names the promoted replica."""
+    if answer.about is None or not answer.fields:
+        return False
+    runid = (answer.fields.get("runid") or "").lower() or None  # validated by the probe
+    return is_this_server(answer.about, runid, redis, classify)
+
+
 def _answers_here(named, run_id) -> bool:
     """The probe of the named address found a server (with ``run_id``, when given)."""
     if named is None or not named.reachable or named.error_kind or named.run_id is None:

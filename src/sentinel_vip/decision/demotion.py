@@ -8,7 +8,8 @@ server can never be pointed at itself or at a stray:
 - a Sentinel majority (distinct Sentinels, ``decision.agreement``) names the target;
 - the run_id the Sentinels report for it is not the local server's (the majority does not
   name this server, whatever address it uses);
-- no failover of the target is running (flags, failover-state);
+- no failover of the target is running (flags, failover-state), and no Sentinel names this
+  server master under a newer config epoch (it was just promoted: ``promoted_lately``);
 - a Sentinel majority knows this server as a replica of the target (SENTINEL REPLICAS, by
   run_id or by this node's address): the servers Sentinel itself would convert;
 - the agreed master's address is not this node's by the config (it is, with another run_id,
@@ -78,6 +79,11 @@ def plan_demotion(state: str, redis, counted, answers, classify) -> Demotion | S
     busy = agreement.busy_flags(answers, counted.master)
     if busy:
         return Skip(f"sentinel busy flags={','.join(sorted(busy))}")
+    if promoted_lately(answers, counted, redis, classify):
+        return Skip(
+            f"a sentinel names this server master under a newer config epoch than those naming"
+            f" {where}: it was just promoted and the others have not heard yet"
+        )
     knowing = known_as_replica(answers, counted, redis, classify)
     if not any(a.replicas is not None for a in answers if a.master == counted.master):
         return Skip(
@@ -106,12 +112,36 @@ def known_as_replica(answers, counted, redis, classify) -> int:
         if answer.master != counted.master or not answer.replicas or not answer.sentinel_id:
             continue
         for address, runid in answer.replicas:
-            # By run_id once Sentinel has read it: another process at this node's address
-            # (redis.port naming a second local Redis) is not this server.
-            if runid == redis.run_id or (runid is None and classify(*address) == agreement.SELF):
+            if agreement.is_this_server(address, runid, redis, classify):
                 knowing.add(answer.sentinel_id)
                 break
     return len(knowing)
+
+
+def promoted_lately(answers, counted, redis, classify) -> bool:
+    """Does a Sentinel name this server as master under a newer config epoch than every one
+    naming the agreed master? Then this server was just promoted and the others have not
+    heard yet: they learn a switch from the leader's hello, ~1-2 s later (the leader names
+    the promoted replica as soon as it reports role master, while SENTINEL MASTER there may
+    still describe the old address, under the new epoch already). Demoting it toward the
+    old master then would leave no master at all. A returning old master is named, if at
+    all, only under the epoch it was replaced in. A minority can claim this and so delay a
+    demotion (Sentinel converts the old master itself): never cause one."""
+    ours, theirs = [], []
+    for answer in answers:
+        epoch = _config_epoch(answer.fields)
+        if epoch is None or answer.master is None:
+            continue
+        if answer.master == counted.master:
+            theirs.append(epoch)
+        elif agreement.is_this_server(answer.master, answer.runid, redis, classify):
+            ours.append(epoch)
+    return bool(ours) and max(ours) > max(theirs, default=-1)
+
+
+def _config_epoch(fields) -> int | None:
+    text = (fields or {}).get("config-epoch", "")
+    return int(text) if text.isdigit() and len(text) < 20 else None
 
 
 def confirm(plan: Demotion, redis, target, on_this_host: bool = False) -> Demotion | Skip:

@@ -59,6 +59,10 @@ class SentinelAnswer(Record):
     # not read. The servers this Sentinel knows as the master's replicas, the old master
     # included once a failover has moved away from it: the ones Sentinel itself converts.
     replicas: tuple | None = None
+    # SENTINEL SENTINELS (read by the watcher's failover fence only): ((sentinel id, flags,
+    # ms since its last hello or None), ...) for the fellow Sentinels this one hears; None
+    # when not read or refused.
+    peers: tuple | None = None
 
     def flags(self) -> frozenset:
         if not self.fields:

@@ -51,6 +51,7 @@ class ProbeError(SentinelVipError):
 
     kind = "protocol"
     exit_code = ExitCode.REDIS_UNREACHABLE
+    errno = None  # the OS error number behind an "unreachable" failure, when there was one
 
     def __init__(self, kind: str, message: str) -> None:
         self.kind = kind
@@ -62,6 +63,11 @@ class Unreachable(ProbeError):
 
     def __init__(self, message: str) -> None:
         super().__init__("unreachable", message)
+
+
+class TimedOut(Unreachable):
+    """No answer within the deadline: the peer may be alive behind a partition (a refused or
+    reset connection, by contrast, proves a host answered)."""
 
 
 class AuthFailed(ProbeError):
@@ -154,8 +160,12 @@ def _describe_os_error(exc: BaseException, action: str) -> tuple[str, str]:
 def _raise_for(exc: BaseException, label: str, action: str, secret: str = "") -> None:
     kind, text = _describe_os_error(exc, action)
     message = _one_line(f"{label}: {text}", secret)
+    if isinstance(exc, _socket.timeout):
+        raise TimedOut(message) from None
     cls = {"unreachable": Unreachable, "tls": TLSFailed, "protocol": ProtocolError}[kind]
-    raise cls(message) from None
+    error = cls(message)
+    error.errno = getattr(exc, "errno", None)  # ECONNREFUSED vs EHOSTUNREACH, for the watcher
+    raise error from None
 
 
 def _literal_address(host: str, port: int) -> list | None:
@@ -331,10 +341,31 @@ class Connection:
 
     def call(self, *args) -> Any:
         self._send(_encode(args))
+        return self.read()
+
+    def send(self, *args, deadline=None) -> None:
+        """Send a command without reading its reply (pub/sub: replies arrive as messages),
+        within ``deadline`` (else the connection's)."""
+        if deadline is not None:
+            self._deadline = deadline
+        self._send(_encode(args))
+
+    def read(self, deadline=None) -> Any:
+        """The next reply or pub/sub message, within ``deadline`` (else the connection's).
+
+        A reply cut short by the deadline stays buffered and is parsed again by the next
+        read, so a pub/sub reader can poll with short deadlines without losing a message.
+        """
+        if deadline is not None:
+            self._deadline = deadline
         self._consumed = 0
         self._compact()
         self._reply_start = self._pos
-        return self._parse(0)
+        try:
+            return self._parse(0)
+        except TimedOut:
+            self._pos = self._reply_start
+            raise
 
     def pipeline(self, *commands) -> list:
         """Send every command at once and read their replies in order: one round trip.
@@ -365,7 +396,7 @@ class Connection:
     # -- I/O ------------------------------------------------------------------------------
     def _check_time(self, action: str) -> None:
         if self._deadline.expired():
-            raise Unreachable(f"{self.label}: timed out ({action})")
+            raise TimedOut(f"{self.label}: timed out ({action})")
 
     def _send(self, data: bytes) -> None:
         self._check_time("sending a command")
@@ -465,7 +496,7 @@ def connect(endpoint, deadline) -> Connection:
     label = endpoint.label()
     secret = endpoint.password
     if deadline.expired():
-        raise Unreachable(f"{label}: timed out (before connecting)")
+        raise TimedOut(f"{label}: timed out (before connecting)")
     try:
         sock = _open_socket(endpoint, deadline, label)
     except OSError as exc:

@@ -135,6 +135,30 @@ def _replicas(reply) -> tuple | None:
     return tuple(found)
 
 
+# SENTINEL SENTINELS: a reply listing more peers than this is a hostile or broken peer.
+MAX_PEERS = 64
+
+
+def _peers(reply) -> tuple | None:
+    """((sentinel id, flags, ms since its last hello or None), ...) from a SENTINEL
+    SENTINELS reply: the fellow Sentinels this one hears. Entries without a valid id are
+    left out; None when the reply is not a list (refused by an ACL, too long)."""
+    if not isinstance(reply, list) or len(reply) > MAX_PEERS:
+        return None
+    found = []
+    for entry in reply:
+        if not isinstance(entry, list) or len(entry) % 2 or len(entry) > MAX_REPLICA_FIELDS:
+            continue
+        fields = dict(zip(entry[::2], entry[1::2]))
+        peer_id, flags = hex_id(fields.get("runid")), fields.get("flags", "")
+        if peer_id is None or not isinstance(flags, str) or not _word(flags):
+            continue
+        hello = str(fields.get("last-hello-message", ""))
+        hello = int(hello) if hello.isdigit() and len(hello) < 19 else None
+        found.append((peer_id, frozenset(f for f in flags.split(",") if f), hello))
+    return tuple(found)
+
+
 def _sentinel_id(conn, reply, label: str) -> str:
     if _is_unknown_subcommand(reply):  # Sentinel 6.0 has no MYID: its run_id is as unique
         reply = run_id_of(conn.call("INFO", "server"))
@@ -145,22 +169,28 @@ def _sentinel_id(conn, reply, label: str) -> str:
     return reply
 
 
-def _ask(endpoint, master_name: str, deadline, replicas: bool = False) -> SentinelAnswer:
+def _ask(
+    endpoint, master_name: str, deadline, replicas: bool = False, peers: bool = False
+) -> SentinelAnswer:
     """One Sentinel, one round trip: its id, the master's address and its SENTINEL MASTER
-    (and, when ``replicas``, SENTINEL REPLICAS: the servers it would convert)."""
+    (and, when ``replicas``, SENTINEL REPLICAS: the servers it would convert; when
+    ``peers``, SENTINEL SENTINELS: the Sentinels it hears)."""
     label = endpoint.label()
-    known = None
+    known = heard = None
     try:
         with connect(endpoint, deadline) as conn:
             extra = (("SENTINEL", "REPLICAS", master_name),) if replicas else ()
+            extra += (("SENTINEL", "SENTINELS", master_name),) if peers else ()
             myid, named, state, *listed = conn.pipeline(
                 ("SENTINEL", "MYID"),
                 ("SENTINEL", "get-master-addr-by-name", master_name),
                 ("SENTINEL", "MASTER", master_name),
                 *extra,
             )
-            if listed:
-                known = _replicas(listed[0])
+            if replicas:
+                known = _replicas(listed.pop(0))
+            if peers:
+                heard = _peers(listed.pop(0))
             if _is_unknown_subcommand(named) or _is_unknown_subcommand(state):
                 named, state = conn.pipeline(  # a server that knows only the 'primary' names
                     ("SENTINEL", "get-primary-addr-by-name", master_name),
@@ -183,7 +213,7 @@ def _ask(endpoint, master_name: str, deadline, replicas: bool = False) -> Sentin
     # SENTINEL MASTER still describes the old master: a runid only counts for its address.
     return SentinelAnswer(
         label, True, master, None, None, sentinel_id,
-        runid if about == master else None, about, fields, known,
+        runid if about == master else None, about, fields, known, heard,
     )  # fmt: skip
 
 
@@ -260,6 +290,7 @@ def ask_sentinels(
     enough: Enough | None = None,
     meanwhile: Callable[[], object] | None = None,
     replicas: bool = False,
+    peers: bool = False,
 ) -> tuple[SentinelAnswer, ...]:
     """Every Sentinel's id, ``get-master-addr-by-name`` and ``SENTINEL MASTER``, in the
     configured order (``SentinelAnswer``).
@@ -267,7 +298,8 @@ def ask_sentinels(
     ``enough(answers_so_far)`` (completed answers, configured order) may end the wait
     early; Sentinels not waited for are recorded as answered=False, error="not waited for".
     ``meanwhile()`` runs in the caller's thread while the Sentinels are being asked.
-    ``replicas``: read SENTINEL REPLICAS too (``SentinelAnswer.replicas``; notify only).
+    ``replicas``: read SENTINEL REPLICAS too (``SentinelAnswer.replicas``; demotions only).
+    ``peers``: read SENTINEL SENTINELS too (``SentinelAnswer.peers``; the watcher's fences).
     """
 
     def missing(endpoint, error: str, kind: str | None) -> SentinelAnswer:
@@ -276,7 +308,7 @@ def ask_sentinels(
     return _gather(
         endpoints,
         deadline,
-        lambda endpoint: _ask(endpoint, master_name, deadline, replicas),
+        lambda endpoint: _ask(endpoint, master_name, deadline, replicas, peers),
         missing,
         enough,
         meanwhile,

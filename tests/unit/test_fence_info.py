@@ -1,0 +1,30 @@
+"""actions.fence: what INFO replication says about the replicas, parsed without a server."""
+
+from sentinel_vip.actions import fence
+
+INFO = """# Replication\r
+role:master\r
+connected_slaves:3\r
+slave0:ip=10.0.0.2,port=6379,state=online,offset=100,lag=0\r
+slave1:ip=10.0.0.3,port=6379,state=online,offset=90,lag=4\r
+slave2:ip=10.0.0.4,port=6379,state=send_bulk,offset=0,lag=0\r
+slaveX:garbage\r
+master_repl_offset:100\r
+"""
+
+
+def test_replicas_counted_as_redis_counts_them():
+    info = fence._info(INFO)
+    assert fence._good_replicas(info, 10) == 2  # online within max-lag
+    assert fence._good_replicas(info, 1) == 1  # acknowledged within the last second
+    assert fence._good_replicas(info, 3) == 1
+    assert fence._syncing(info) == 1  # connected just now, in a full sync
+
+
+def test_version_parsing():
+    assert fence._version("6.0.16") == (6, 0, 16)
+    assert fence._version("8.1.1") == (8, 1, 1)
+    assert fence._version("7.2.4-rc1") == (7, 2)
+    assert fence._version("") == ()
+    assert fence.Server(True, version=(6, 0, 16)).pause_write is False
+    assert fence.Server(True, version=(6, 2, 0)).pause_write is True

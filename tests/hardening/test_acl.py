@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import secrets
+import signal
+from pathlib import Path
 
 import pytest
 from harden import (
@@ -15,6 +18,7 @@ from harden import (
     base_table,
     history_records,
     run_pyz,
+    start_pyz,
     temp_leftovers,
     wait_for,
     write_config,
@@ -246,3 +250,40 @@ def test_unwritable_state_dir_keeps_the_verdict(runnable_pyz, acl_node, script_u
     os.chown(os.path.join(node.root, "state"), 0, 0)
     run = run_pyz(runnable_pyz, config, "check", user=script_user)
     assert_clean_failure(run, ExitCode.OTHER_MASTER)
+
+
+def documented(kind: str, version: str = "6.2+") -> str:
+    """The commands of the ACL line docs/security.md gives (its one source), after -@all."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text()
+    block = re.search(
+        rf"<!-- acl: {kind} {re.escape(version)} -->\s*```[^\n]*\n(.*?)```", text, re.S
+    )
+    line = next(ln for ln in block.group(1).splitlines() if ln.startswith("user "))
+    return line.split("-@all", 1)[1].strip()
+
+
+@pytest.mark.parametrize("ping", ["documented", "without +ping"])
+def test_the_watcher_keeps_its_links_with_the_documented_acl(runnable_pyz, acl_node, syslog, ping):
+    """The watcher's heartbeat is a PING on its subscription: with the documented Sentinel
+    ACL, and with one that refuses PING (a refusal is an answer too), its links stay up (no
+    reconnect loop) and it hears Sentinel's events."""
+    sentinel = documented("sentinel")
+    assert "+ping" in sentinel.split()
+    if ping != "documented":
+        sentinel = sentinel.replace("+ping", "")
+    node = acl_node(documented("redis"), sentinel)
+    config = node.config(log={"syslog": True, "syslog_socket": syslog.path})
+    watch = start_pyz(runnable_pyz, config, "watch")
+    try:
+        wait_for(lambda: any("state=alive" in ln for ln in syslog.lines()), 10, "link alive")
+        node.s.call("SENTINEL", "RESET", "mymaster")  # publishes +reset-master
+        wait_for(
+            lambda: any("channel=+reset-master" in ln for ln in syslog.lines()),
+            10, "the watcher to hear +reset-master",
+        )  # fmt: skip
+        links = [ln for ln in syslog.lines() if "event=sentinel_link" in ln]
+        assert all("state=alive" in ln for ln in links), links
+    finally:
+        watch.send_signal(signal.SIGTERM)
+        _, err = watch.communicate(timeout=10)
+    assert "Traceback" not in err, err

@@ -182,9 +182,17 @@ class Failover:
             )  # fmt: skip
             return
         setting = rules.tripwire_setting(srv.to_write, srv.max_lag, srv.good_replicas)
-        if setting is None:
+        if setting is None or local.tripwire_refused:
             return
         result = fence.arm(self.config, srv, setting, Deadline(QUERY_DEADLINE))
+        if result.startswith(fence.REFUSED):
+            local.tripwire_refused = True  # until the watcher restarts: say it once
+            local.say_once(
+                "tripwire refused", "warning", "fence", kind="tripwire", action="skipped",
+                reason="CONFIG SET refused: grant +config|set to the watcher's user, or set "
+                "min-replicas-to-write yourself (docs/admin.md)", detail=result,
+            )  # fmt: skip
+            return
         if not result.startswith("failed"):
             local.wire = tripwire.saved(self.config)
         self.logger.log(

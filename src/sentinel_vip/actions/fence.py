@@ -169,6 +169,9 @@ def unpause(endpoint, deadline) -> str:
 # -------------------------------------------------------------------------- tripwire
 
 
+REFUSED = "refused"  # the server's ACL forbids CONFIG SET: no use asking again
+
+
 def arm(config, srv: Server, setting: tuple, deadline) -> str:
     """Record the admin's values, then set ours. Nothing is changed if they cannot be kept."""
     to_write, max_lag = setting
@@ -183,13 +186,17 @@ def arm(config, srv: Server, setting: tuple, deadline) -> str:
         tripwire.save(config, wire)
     except OSError as exc:
         return f"failed: cannot record the current values in {config.state_dir}: {exc.strerror}"
+    changed = False
     try:
         with connect(config.redis, deadline) as conn:
             if max_lag != srv.max_lag:
                 conn.call("CONFIG", "SET", MAX_LAG, str(max_lag))
+                changed = True
             conn.call("CONFIG", "SET", TO_WRITE, str(to_write))
     except ProbeError as exc:
-        return f"failed: {exc}"
+        if not changed:  # nothing to undo: a record would make the next watcher "restore"
+            tripwire.forget(config)
+        return f"{REFUSED if exc.kind == 'auth' else 'failed'}: {exc}"
     return f"armed {TO_WRITE}={to_write} {MAX_LAG}={max_lag} (was {srv.to_write}/{srv.max_lag})"
 
 

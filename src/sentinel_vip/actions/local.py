@@ -31,6 +31,7 @@ class Local:
         self.pause_write: bool | None = None  # unknown until the server tells its version
         self.down_after_ms: int | None = None  # learnt from SENTINEL MASTER
         self.wire: dict = {}  # the armed tripwire (see actions.fence)
+        self.tripwire_refused = False  # the server's ACL forbids CONFIG SET
         self.silent: set = set()  # Sentinel addresses whose links are silent right now
         self._due: dict = {}  # what -> monotonic time it may run again
         self.said: set = set()

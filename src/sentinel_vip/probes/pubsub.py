@@ -163,6 +163,9 @@ def _pump(sub: Subscription, link: Link, relevant, post, stop) -> None:
         until = min(next_ping, heard + silent_after)
         try:
             message = conn.read(Deadline(max(until - now, 0.001)))
+        except ReplyError:
+            # An ACL without +ping refuses our heartbeat: a refusal is still an answer.
+            message = None
         except TimedOut:
             if time.monotonic() < heard + silent_after:
                 continue

@@ -5,7 +5,13 @@ This is the one place that decides where files go: `make install DESTDIR=...` ca
 and so do debian/rules and the spec's %install (through make). Owners are not set here:
 builds run unprivileged; each package format applies owners (see the layout's header).
 
-Usage: layout.py install DESTDIR [deb|rpm]    |    layout.py list [TYPE...]
+The other package descriptions are generated from it, never written by hand:
+  nfpm TEMPLATE STAGE   packaging/nfpm.yaml with its `contents:` from the layout (`make deb`)
+  rpm-files             the spec's %files list (%install writes it, `%files -f` reads it)
+  modes DESTDIR [FMT]   re-apply the layout's modes (debian/rules, after dh_fixperms)
+
+Usage: layout.py install DESTDIR [deb|rpm] | list [TYPE...] | nfpm TEMPLATE STAGE |
+       rpm-files | modes DESTDIR [deb|rpm]
 (With a format, entries marked for the other format only are left out.)
 Standard library only: it runs inside dpkg-buildpackage and rpmbuild with /usr/bin/python3.
 """
@@ -97,15 +103,102 @@ def install(destdir: str, entries: list[Entry]) -> None:
         os.chmod(target, e.mode)
 
 
+def _root_owned(e: Entry, fmt: str) -> tuple:
+    """(owner, group) the package carries: the .deb ships root:root (postinst applies the
+    group with dpkg-statoverride), the .rpm the layout's owners (%attr)."""
+    return ("root", "root") if fmt == "deb" else (e.owner, e.group)
+
+
+def _is_doc(e: Entry) -> bool:
+    return e.path.startswith(("/usr/share/doc/", "/usr/share/man/")) and e.type != "dir"
+
+
+def _nfpm_entry(e: Entry, fmt: str, stage: str) -> list[str]:
+    if e.type == "link":
+        return [f"  - src: {e.source}", f"    dst: {e.path}", "    type: symlink"]
+    lines = [] if e.type == "dir" else [f"  - src: {stage}{e.path}"]
+    lines.append(f"{'    ' if lines else '  - '}dst: {e.path}")
+    kind = {"dir": "dir", "config": "config|noreplace"}.get(e.type)
+    if kind is None and fmt == "rpm" and _is_doc(e):
+        kind = "doc"  # the .rpm marks documentation (rpm -qd); dpkg has no such flag
+    if kind:
+        lines.append(f"    type: {kind}")
+    owner, group = _root_owned(e, fmt)
+    lines.append(f"    file_info: {{mode: {e.mode:04o}, owner: {owner}, group: {group}}}")
+    return lines
+
+
+def nfpm_contents(entries: list[Entry], stage: str) -> str:
+    """nfpm's `contents:` for both packagers: one item where the .deb and the .rpm agree,
+    one per packager (`packager:`) where they do not or the layout ships it in one only."""
+    out = ["contents:"]
+    for e in entries:
+        if e.type == "state":
+            continue
+        per = {fmt: _nfpm_entry(e, fmt, stage.rstrip("/")) for fmt in e.formats}
+        if len(per) == 2 and per["deb"] == per["rpm"]:
+            out += per["deb"]
+            continue
+        for fmt, lines in per.items():
+            out += [*lines, f"    packager: {fmt}"]
+    return "\n".join(out) + "\n"
+
+
+def nfpm_config(template: str, stage: str, entries: list[Entry]) -> str:
+    with open(template, encoding="utf-8") as fh:
+        text = fh.read()
+    if "\ncontents:" in text:
+        raise LayoutError(f"{template}: has a contents: section; the layout generates it")
+    return text.rstrip("\n") + "\n" + nfpm_contents(entries, stage)
+
+
+def rpm_files(entries: list[Entry]) -> str:
+    """The spec's %files lines: %dir, %config(noreplace), %doc and %attr from the layout."""
+    out = []
+    for e in for_format(entries, "rpm"):
+        if e.type == "state":
+            continue
+        words = []
+        if e.type == "dir":
+            words.append("%dir")
+        elif e.type == "config":
+            words.append("%config(noreplace)")
+        elif _is_doc(e) and e.path.startswith("/usr/share/doc/"):
+            words.append("%doc")  # rpm marks /usr/share/man itself
+        if e.type != "link" and (e.owner, e.group) != ("root", "root"):
+            words.append(f"%attr({e.mode:04o},{e.owner},{e.group})")
+        out.append(" ".join([*words, e.path]))
+    return "\n".join(out) + "\n"
+
+
+def apply_modes(destdir: str, entries: list[Entry]) -> None:
+    for e in entries:
+        target = os.path.join(destdir, e.path.lstrip("/"))
+        if e.type not in ("state", "link") and os.path.lexists(target):
+            os.chmod(target, e.mode)
+
+
+def _formatted(entries: list[Entry], argv: list[str], at: int) -> list[Entry]:
+    if len(argv) <= at:
+        return entries
+    if argv[at] not in FORMATS:
+        raise LayoutError(f"unknown package format {argv[at]!r}: deb or rpm")
+    return for_format(entries, argv[at])
+
+
 def main(argv: list[str]) -> int:
     try:
         if len(argv) in (2, 3) and argv[0] == "install":
-            entries = read_layout()
-            if len(argv) == 3:
-                if argv[2] not in FORMATS:
-                    raise LayoutError(f"unknown package format {argv[2]!r}: deb or rpm")
-                entries = for_format(entries, argv[2])
-            install(argv[1], entries)
+            install(argv[1], _formatted(read_layout(), argv, 2))
+            return 0
+        if len(argv) in (2, 3) and argv[0] == "modes":
+            apply_modes(argv[1], _formatted(read_layout(), argv, 2))
+            return 0
+        if len(argv) == 3 and argv[0] == "nfpm":
+            sys.stdout.write(nfpm_config(argv[1], argv[2], read_layout()))
+            return 0
+        if argv == ["rpm-files"]:
+            sys.stdout.write(rpm_files(read_layout()))
             return 0
         if argv and argv[0] == "list":
             for e in read_layout():
@@ -116,7 +209,8 @@ def main(argv: list[str]) -> int:
     except (LayoutError, OSError) as exc:
         print(f"layout: {exc}", file=sys.stderr)
         return 1
-    print(__doc__.strip().splitlines()[-3], file=sys.stderr)
+    usage = __doc__[__doc__.index("Usage:") :].split("\n(")[0]
+    print(usage, file=sys.stderr)
     return 2
 
 

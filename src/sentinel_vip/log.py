@@ -3,7 +3,7 @@
 We write syslog datagrams ourselves instead of using the ``syslog`` module so that the socket
 path is configurable: tests listen on their own socket and can read every line we log.
 ``_socket`` (the C module under ``socket``) is enough for that, and spares the check
-importing ``socket`` with its ``enum`` and ``selectors``.
+importing ``socket`` with its ``selectors`` (see ``probes.transport``).
 """
 
 import _socket

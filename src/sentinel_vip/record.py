@@ -7,6 +7,10 @@ constructor order, and a value is that field's default. ``_hidden`` names fields
 ``repr`` (secrets). Instances take positional and keyword arguments, compare and hash by
 class and values, and refuse attribute assignment. The declaring module must use
 ``from __future__ import annotations`` (annotations stay strings, nothing is evaluated).
+
+A default is shared by every instance that does not pass the field, so a mutable one
+(``{}``, ``[]``, ``Counter()``: anything unhashable, as dataclasses judges it) is refused
+when the class is declared: one record's change would show in all the others.
 """
 
 from __future__ import annotations
@@ -22,7 +26,15 @@ class _RecordType(type):
         if bases and not fields:
             raise TypeError(f"record {name} declares no annotated fields")
         namespace["_fields"] = fields
-        namespace["_defaults"] = {f: namespace.pop(f) for f in fields if f in namespace}
+        defaults = {f: namespace.pop(f) for f in fields if f in namespace}
+        for field, value in defaults.items():
+            if type(value).__hash__ is None:
+                raise TypeError(
+                    f"record {name}: field {field!r} has a mutable default "
+                    f"({type(value).__name__}), which every instance would share: "
+                    "use None or an immutable value (tuple, frozenset)"
+                )
+        namespace["_defaults"] = defaults
         namespace["__slots__"] = fields
         return super().__new__(mcs, name, bases, namespace)
 

@@ -13,7 +13,7 @@ loop through a ``queue.SimpleQueue``, whose ``put`` is reentrant (safe in a hand
 
 from __future__ import annotations
 
-import _signal  # not signal: its IntEnums import enum, ~1 ms per check
+import signal
 
 from sentinel_vip.errors import Terminated
 
@@ -25,9 +25,9 @@ _state: dict = {"requested": False, "raising": True, "wake": None}
 def install(raising: bool = True) -> None:
     """SIGTERM handler for this process; ``raising=False`` also takes SIGINT (watcher)."""
     _state["raising"] = raising
-    _signal.signal(_signal.SIGTERM, _handler)
+    signal.signal(signal.SIGTERM, _handler)
     if not raising:
-        _signal.signal(_signal.SIGINT, _handler)
+        signal.signal(signal.SIGINT, _handler)
 
 
 def wake_through(wake) -> None:

@@ -102,7 +102,8 @@ def keepalived_test(conf: Path) -> str:
 
 
 def newer_build(tmp_path: Path, version: str, packager: str = "deb") -> Path:
-    """A build of build/stage (make deb/rpm made it) with a higher version and changed conffiles."""
+    """A build of build/stage (make deb/rpm made it, and build/nfpm.yaml, the recipe with its
+    file list from the layout) with a higher version and changed conffiles."""
     nfpm = shutil.which("nfpm") or os.path.expanduser("~/.local/bin/nfpm")
     work = tmp_path / f"newer-{packager}"
     shutil.copytree(REPO / "build" / "stage", work / "build" / "stage", symlinks=True)
@@ -111,6 +112,6 @@ def newer_build(tmp_path: Path, version: str, packager: str = "deb") -> Path:
         with open(work / "build" / "stage" / rel, "a") as fh:
             fh.write("# changed upstream in the newer build\n")
     env = {**os.environ, "SV_VERSION": version}
-    run(nfpm, "package", "--config", str(REPO / "packaging" / "nfpm.yaml"),
+    run(nfpm, "package", "--config", str(REPO / "build" / "nfpm.yaml"),
         "--packager", packager, "--target", str(work), cwd=work, env=env)  # fmt: skip
     return next(work.glob("sentinel-vip_*_all.deb" if packager == "deb" else "sentinel-vip-*.rpm"))

@@ -14,12 +14,21 @@ import time
 from pathlib import Path
 
 import pytest
-from pkgtools import REPO, keepalived_test, need_tool
+from pkgtools import REPO, keepalived_test, load_layout_module, need_tool
+
+
+def shipped_source(path: str) -> Path:
+    """The file the packages install at ``path`` (packaging/layout's source): the Valkey
+    Sentinel snippet is generated from the Redis one by `make install`, which the package
+    builds ran before these tests."""
+    entries = load_layout_module().read_layout()
+    return REPO / next(e.source for e in entries if e.path == path)
+
 
 KEEPALIVED_SNIPPET = REPO / "etc" / "keepalived" / "conf.d" / "sentinel-vip.conf"
 SENTINEL_SNIPPETS = [
-    REPO / "etc" / "redis" / "sentinel-vip-sentinel.conf",
-    REPO / "etc" / "valkey" / "sentinel-vip-sentinel.conf",
+    shipped_source("/etc/redis/sentinel-vip-sentinel.conf"),
+    shipped_source("/etc/valkey/sentinel-vip-sentinel.conf"),
 ]
 
 

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from sentinel_vip.store import disk
+from sentinel_vip.store import disk, writers
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="plants files as another user")
 pytestmark = needs_root
@@ -91,7 +91,7 @@ def test_a_root_owned_file_in_the_owners_directory_is_refused_with_the_fix(their
     with pytest.raises(disk.UnsafeFile) as caught:
         disk.open_private(str(path), os.O_WRONLY | os.O_APPEND)
     assert "is owned by root" in caught.value.strerror
-    assert f"chown -h {disk.user_name(os.stat(theirs).st_uid)}: {path}" in caught.value.strerror
+    assert f"chown -h {writers.user_name(os.stat(theirs).st_uid)}: {path}" in caught.value.strerror
 
 
 def test_a_hard_link_is_refused(theirs, other):

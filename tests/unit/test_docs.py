@@ -170,10 +170,11 @@ def test_every_installed_doc_path_the_program_and_docs_name_is_installed():
 
 
 def test_doctor_points_at_the_installed_admin_doc():
-    from sentinel_vip.admin import doctor_checks
+    from sentinel_vip.admin import findings
 
-    assert doctor_checks.ADMIN_DOC == "/usr/share/doc/sentinel-vip/admin.md"
-    assert "docs/admin.md" not in (SRC / "admin" / "doctor_checks.py").read_text()
+    assert findings.ADMIN_DOC == "/usr/share/doc/sentinel-vip/admin.md"
+    for name in ("findings", "doctor", "doctor_checks", "doctor_keepalived", "doctor_sentinels"):
+        assert "docs/admin.md" not in (SRC / "admin" / f"{name}.py").read_text(), name
     assert "\n## keepalived.conf\n" in (REPO / "docs" / "admin.md").read_text()
 
 

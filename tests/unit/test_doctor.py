@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import os
 
-from sentinel_vip.admin import doctor, doctor_checks, doctor_files
+from sentinel_vip.admin import (
+    doctor,
+    doctor_checks,
+    doctor_files,
+    doctor_keepalived,
+    doctor_sentinels,
+    findings,
+)
 from sentinel_vip.config.load import from_mapping
 from sentinel_vip.decision.facts import SentinelAnswer
 from sentinel_vip.errors import ExitCode
@@ -110,7 +117,7 @@ def test_sentinel_conf_monitor_in_an_included_file():
     assert conf.monitors == (("mymaster", "127.0.0.1", "6379", "2"),)
     assert conf.included_monitors == (("/etc/redis/extra.conf", "other"),)
     config = make_config()
-    found = doctor_checks.sentinel_files(config, [conf], classify=lambda h, p: "loopback")
+    found = doctor_sentinels.sentinel_files(config, [conf], classify=lambda h, p: "loopback")
     assert statuses(found) == [
         ("fail", "sentinel.conf"),
         ("fail", "sentinel.conf"),
@@ -165,7 +172,7 @@ def sentinel_findings(
         facts["whose"] = whose(counted, local, classify_self)
     if seen_as is not None:
         facts["seen_as"] = seen_as
-    return doctor_checks.sentinels(config, answers, counted, list(via_vip), facts)
+    return doctor_sentinels.sentinels(config, answers, counted, list(via_vip), facts)
 
 
 def test_sentinels_all_good():
@@ -252,7 +259,7 @@ def test_wrong_node_addresses_or_announce_port_fail():
 
 
 def test_report_escapes_peer_text():
-    text = doctor.report([doctor_checks.Finding("fail", "sentinel", "x\n<30>forged\x1b[2J")])
+    text = doctor.report([findings.Finding("fail", "sentinel", "x\n<30>forged\x1b[2J")])
     assert "\x1b" not in text and "\\x1b[2J" in text and "\\n<30>" in text
     assert len(text.splitlines()) == 2
 
@@ -301,7 +308,7 @@ def keepalived_host(**changes):
 
 def test_keepalived_checks():
     config = make_config()
-    found = doctor_checks.keepalived(config, keepalived_host())
+    found = doctor_keepalived.keepalived(config, keepalived_host())
     assert statuses(found) == [
         ("ok", "keepalived include"),
         ("ok", "keepalived -t"),
@@ -312,7 +319,7 @@ def test_keepalived_checks():
         ("fail", "virtual_router_id"),
         ("ok", "static vip"),
     ]
-    found = doctor_checks.keepalived(
+    found = doctor_keepalived.keepalived(
         config,
         keepalived_host(
             test_output="WARNING - default user 'keepalived_script' for script execution"
@@ -335,15 +342,15 @@ def test_keepalived_checks():
         ("warn", "static vip"),
     ]
     # keepalived holding the VIP as MASTER is not a static address
-    found = doctor_checks.keepalived(
+    found = doctor_keepalived.keepalived(
         config, keepalived_host(vip_local=True, keepalived_state="MASTER")
     )
     assert ("ok", "static vip") in statuses(found)
-    assert statuses(doctor_checks.keepalived(config, keepalived_host(installed=False))) == [
+    assert statuses(doctor_keepalived.keepalived(config, keepalived_host(installed=False))) == [
         ("fail", "keepalived")
     ]
     missing = keepalived_host(files=["/k/keepalived.conf"])
-    assert ("fail", "keepalived include") in statuses(doctor_checks.keepalived(config, missing))
+    assert ("fail", "keepalived include") in statuses(doctor_keepalived.keepalived(config, missing))
 
 
 def test_secrets_finding_splits_the_fix():
@@ -374,9 +381,9 @@ def test_static_vip_files(tmp_path):
 
 
 def test_report_and_exit_code():
-    ok = doctor_checks.Finding("ok", "config", "parses")
-    warn = doctor_checks.Finding("warn", "min-replicas", "0", "set it")
-    fail = doctor_checks.Finding("fail", "redis", "down", "start it")
+    ok = findings.Finding("ok", "config", "parses")
+    warn = findings.Finding("warn", "min-replicas", "0", "set it")
+    fail = findings.Finding("fail", "redis", "down", "start it")
     text = doctor.report([ok, warn, fail])
     assert text.splitlines() == [
         "ok    config        parses",
@@ -406,16 +413,16 @@ def test_unreadable_files_are_not_taken_for_missing(tmp_path):
         locked.chmod(0o755)
     assert not doctor_files.unreadable(str(tmp_path / "absent.conf"))
     config = make_config()
-    found = doctor_checks.sentinel_files(
+    found = doctor_sentinels.sentinel_files(
         config, [], classify=lambda h, p: "other", unreadable=["/etc/redis/sentinel.conf"]
     )
     assert statuses(found) == [("warn", "sentinel.conf")]
     assert "permission denied" in found[0].detail and "root" in found[0].fix
     host = {"installed": True, "unreadable": True, "blocks": [], "files": []}
-    found = doctor_checks.keepalived(config, host)
+    found = doctor_keepalived.keepalived(config, host)
     assert statuses(found) == [("warn", "keepalived")]
     assert "/k/keepalived.conf: permission denied" in found[0].detail
-    found = doctor_checks.keepalived(config, {**host, "unreadable": False})
+    found = doctor_keepalived.keepalived(config, {**host, "unreadable": False})
     assert statuses(found) == [("fail", "keepalived")] and "not found" in found[0].detail
 
 
@@ -436,10 +443,10 @@ def test_an_invalid_config_is_reported_as_fail_lines(tmp_path, capsys):
 
 def test_parse_report_reads_back_what_report_prints():
     found = [
-        doctor_checks.Finding(doctor_checks.OK, "config", "parses"),
-        doctor_checks.Finding(doctor_checks.WARN, "min-replicas", "is 0", "set it to 1"),
-        doctor_checks.Finding(doctor_checks.FAIL, "keepalived -t", "unknown keyword", "fix it"),
-        doctor_checks.Finding(doctor_checks.OK, "sentinel count", "3 (odd)"),
+        findings.Finding(findings.OK, "config", "parses"),
+        findings.Finding(findings.WARN, "min-replicas", "is 0", "set it to 1"),
+        findings.Finding(findings.FAIL, "keepalived -t", "unknown keyword", "fix it"),
+        findings.Finding(findings.OK, "sentinel count", "3 (odd)"),
     ]
     assert doctor.parse_report(doctor.report(found)) == {
         "config": ["ok"],

@@ -1,32 +1,25 @@
 """render: the shipped snippets with the TOML's values, never clobbering, accepted by keepalived.
 
-Run ``python3 tests/unit/test_render.py --refresh`` after editing a snippet under etc/ to
-copy it into src/sentinel_vip/admin/render_templates.py.
-"""
+The snippets come from etc/ (admin/snippets.py; tests/unit/test_generated.py checks the pyz's
+copy and the derived Valkey one)."""
 
 from __future__ import annotations
 
 import io
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from sentinel_vip.admin import render
+from sentinel_vip.config.load import from_mapping
+from sentinel_vip.errors import ConfigError, ExitCode
+
 REPO = Path(__file__).resolve().parents[2]
 KEEPALIVED_SNIPPET = REPO / "etc" / "keepalived" / "conf.d" / "sentinel-vip.conf"
-SENTINEL_SNIPPETS = {
-    "redis": REPO / "etc" / "redis" / "sentinel-vip-sentinel.conf",
-    "valkey": REPO / "etc" / "valkey" / "sentinel-vip-sentinel.conf",
-}
-TEMPLATES = REPO / "src" / "sentinel_vip" / "admin" / "render_templates.py"
-
-if __name__ != "__main__":
-    from sentinel_vip.admin import render, render_templates
-    from sentinel_vip.config.load import from_mapping
-    from sentinel_vip.errors import ConfigError, ExitCode
+REDIS_SENTINEL_SNIPPET = REPO / "etc" / "redis" / "sentinel-vip-sentinel.conf"
 
 
 def make_config(tmp_path, **sections):
@@ -49,15 +42,8 @@ def make_config(tmp_path, **sections):
 # -- the templates are the shipped files ---------------------------------------------------
 
 
-def test_templates_are_verbatim_copies_of_the_shipped_snippets():
-    hint = f"run: python3 {Path(__file__).relative_to(REPO)} --refresh"
-    assert render_templates.KEEPALIVED == KEEPALIVED_SNIPPET.read_text(), hint
-    assert render_templates.SENTINEL == SENTINEL_SNIPPETS["redis"].read_text(), hint
-
-
-@pytest.mark.parametrize("flavour", ["redis", "valkey"])
-def test_example_values_reproduce_the_shipped_sentinel_snippets(flavour):
-    assert render.sentinel_text(flavour, "mymaster", 2) == SENTINEL_SNIPPETS[flavour].read_text()
+def test_example_values_reproduce_the_shipped_sentinel_snippet():
+    assert render.sentinel_text("redis", "mymaster", 2) == REDIS_SENTINEL_SNIPPET.read_text()
 
 
 def test_example_values_reproduce_the_shipped_keepalived_snippet():
@@ -254,20 +240,3 @@ def test_keepalived_t_does_report_a_broken_render(tmp_path):
     assert "VRID '300' not valid" in keepalived_t(
         tmp_path, text.replace("virtual_router_id 7", "virtual_router_id 300")
     )
-
-
-# -- refreshing the templates ------------------------------------------------------------
-
-
-def _refresh() -> None:
-    keepalived = KEEPALIVED_SNIPPET.read_text()
-    sentinel = SENTINEL_SNIPPETS["redis"].read_text()
-    text = TEMPLATES.read_text()
-    head = text[: text.index('KEEPALIVED = """')]
-    TEMPLATES.write_text(
-        f'{head}KEEPALIVED = """\\\n{keepalived}"""\n\nSENTINEL = """\\\n{sentinel}"""\n'
-    )
-
-
-if __name__ == "__main__" and sys.argv[1:] == ["--refresh"]:
-    _refresh()

@@ -8,8 +8,8 @@ writer (``store.track``) the watcher uses too: older facts never overwrite newer
 
 from __future__ import annotations
 
-import _signal  # not signal: its IntEnums import enum, ~1 ms per check
 import os
+import signal
 import time
 
 from sentinel_vip.deadline import Deadline
@@ -75,7 +75,7 @@ def run(config, logger) -> int:
             pass  # the exit code still says fail
         raise
     finally:
-        _signal.setitimer(_signal.ITIMER_REAL, 0)
+        signal.setitimer(signal.ITIMER_REAL, 0)
     # keepalived discards stdout; an admin running the check by hand reads it.
     name = ExitCode(verdict.code).name
     print(escape_controls(f"{'OK' if verdict.ok else 'FAIL'} {name}: {verdict.reason}"))
@@ -139,8 +139,8 @@ def _arm_backstop(seconds: float) -> None:
     def expired(signum, frame):
         raise DeadlineExceeded(f"check did not finish within check.deadline={seconds:g}s")
 
-    _signal.signal(_signal.SIGALRM, expired)
-    _signal.setitimer(_signal.ITIMER_REAL, seconds + 0.25)
+    signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds + 0.25)
 
 
 def record(config, logger, verdict, state_path, now, mono, stamp, run_id=None):

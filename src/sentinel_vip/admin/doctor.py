@@ -1,8 +1,9 @@
 """``sentinel-vip doctor``: check what commonly breaks, say how to fix it.
 
 Gathers facts (Redis and the Sentinels over the network, keepalived's and Sentinel's files,
-users, interfaces, ``keepalived -t``), hands them to the pure checks in ``doctor_checks`` and
-prints one line per finding. Exit status: 0 when nothing failed (warnings allowed),
+users, interfaces, ``keepalived -t``), hands them to the pure checks (``doctor_checks``,
+``doctor_sentinels``, ``doctor_keepalived``, ``doctor_local``) and prints one line per
+finding. Exit status: 0 when nothing failed (warnings allowed),
 ExitCode.PROBLEMS_FOUND otherwise. Every host path is in ``Host`` so tests can point it
 elsewhere.
 """
@@ -20,7 +21,9 @@ from dataclasses import dataclass
 
 from sentinel_vip.admin import doctor_checks as checks
 from sentinel_vip.admin import doctor_files as files
+from sentinel_vip.admin import doctor_keepalived, doctor_sentinels
 from sentinel_vip.admin import doctor_local as local
+from sentinel_vip.admin.findings import FAIL, OK, WARN
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.errors import ExitCode
 from sentinel_vip.log import escape_controls
@@ -294,13 +297,15 @@ def findings(config, host: Host = Host()) -> list:
     counted = agree(answers, config.agreement, len(config.sentinels))
     replicas = sentinel_replicas(config, deadline.timeout(cap=2.0))
     me = identity_facts(config, identity, counted, answers, replicas, deadline)
-    found += checks.sentinels(config, answers, counted, replicas_via_vip(config, replicas), me)
+    found += doctor_sentinels.sentinels(
+        config, answers, counted, replicas_via_vip(config, replicas), me
+    )
     facts = host_facts(config, host)
     refused = facts["refused"]
     if config.keepalived_config_file not in dict(refused):  # else "not found" would mislead
-        found += checks.keepalived(config, facts)
+        found += doctor_keepalived.keepalived(config, facts)
     confs, unreadable = sentinel_confs(config, refused)
-    found += checks.sentinel_files(config, confs, identity.classify, unreadable)
+    found += doctor_sentinels.sentinel_files(config, confs, identity.classify, unreadable)
     found += local_findings(config, refused)
     return found
 
@@ -330,11 +335,9 @@ def report(found: list) -> str:
         lines.append(
             f"{f.status.upper() if f.status != 'ok' else 'ok':4}  {f.item:{width}}  {detail}"
         )
-        if fix and f.status != checks.OK:
+        if fix and f.status != OK:
             lines.append(f"{'':4}  {'':{width}}  fix: {fix}")
-    counts = {
-        s: sum(1 for f in found if f.status == s) for s in (checks.OK, checks.WARN, checks.FAIL)
-    }
+    counts = {s: sum(1 for f in found if f.status == s) for s in (OK, WARN, FAIL)}
     lines.append(f"{counts['ok']} ok, {counts['warn']} warn, {counts['fail']} fail")
     return "\n".join(lines) + "\n"
 
@@ -352,7 +355,7 @@ def parse_report(text: str) -> dict:
 
 
 def exit_code(found: list) -> int:
-    failed = any(f.status == checks.FAIL for f in found)
+    failed = any(f.status == FAIL for f in found)
     return int(ExitCode.PROBLEMS_FOUND if failed else ExitCode.OK)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import stat
 
-from sentinel_vip.admin.doctor_checks import FAIL, OK, WARN, Finding
+from sentinel_vip.admin.findings import FAIL, OK, WARN, Finding
 
 # What sentinel-vip keeps in its directories besides the history and the track file.
 KEPT_NAMES = (
@@ -149,7 +149,7 @@ def _entry_problem(entry: os.stat_result, uid: int) -> str:
     if entry.st_nlink != 1:
         return f"has {entry.st_nlink} hard links: another name may be someone else's file"
     if entry.st_uid != uid:
-        from sentinel_vip.store.disk import user_name
+        from sentinel_vip.store.writers import user_name
 
         return (
             f"is owned by {user_name(entry.st_uid)}: the script user cannot write it"
@@ -159,7 +159,7 @@ def _entry_problem(entry: os.stat_result, uid: int) -> str:
 
 
 def _group(gid: int) -> str:
-    from sentinel_vip.store.disk import group_name
+    from sentinel_vip.store.writers import group_name
 
     return group_name(gid)
 
@@ -250,7 +250,7 @@ def _socket_placement(path: str, facts: dict) -> list:
     dir_info, sock = facts["dir"], facts["socket"]
     if dir_info is None:
         return []  # doctor's redis check reports that Redis cannot be reached
-    from sentinel_vip.store.disk import other_writers  # ACLs included
+    from sentinel_vip.store.writers import other_writers  # ACLs included
 
     owner = sock.st_uid if sock is not None else dir_info.st_uid
     others = other_writers(directory, dir_info, {0, owner}, {0})

@@ -1,7 +1,7 @@
 """``sentinel-vip render``: write the keepalived instance and the Sentinel snippet from the TOML.
 
-The TOML is the one file the admin edits. We start from the shipped snippets (verbatim copies
-in ``render_templates``) and change only the values the admin owns: interface, virtual router
+The TOML is the one file the admin edits. We start from the shipped snippets (``snippets``:
+etc/ is their one source) and change only the values the admin owns: interface, virtual router
 id, priority, VIP, unicast peers, the program and track file paths. Every tuned line (the
 track file gate, the check's weight, notify) stays as shipped, so rendering cannot drift from
 the semantics the README explains.
@@ -18,7 +18,7 @@ import re
 import sys
 from dataclasses import dataclass
 
-from sentinel_vip.admin import render_templates
+from sentinel_vip.admin import snippets
 from sentinel_vip.config.load import DEFAULT_PATH
 from sentinel_vip.errors import ConfigError, ExitCode, PermissionProblem, SentinelVipError
 from sentinel_vip.log import escape_controls
@@ -80,7 +80,7 @@ def _sub_code(line: str, pattern: str, replacement: str) -> str:
     return body.ljust(max(len(code), len(body) + 1)) + hash_ + comment
 
 
-def keepalived_text(values: dict, template: str = render_templates.KEEPALIVED) -> str:
+def keepalived_text(values: dict, template: str = snippets.KEEPALIVED) -> str:
     """The shipped keepalived snippet with ``values`` (see EXAMPLE for the keys) filled in;
     ``values["unicast_src_ip"]`` / ``values["unicast_peers"]`` add unicast VRRP."""
     out = []
@@ -136,11 +136,7 @@ def _unicast_lines(values: dict) -> list:
 def sentinel_text(flavour: str, master_name: str, quorum: int) -> str:
     """The shipped Sentinel snippet for "redis" or "valkey", with this cluster's name and
     quorum in the commands it shows."""
-    text = render_templates.SENTINEL
-    if flavour == "valkey":
-        for old, new in (("/etc/redis/", "/etc/valkey/"), ("redis-sentinel", "valkey-sentinel"),
-                         ("redis-cli ", "valkey-cli ")):  # fmt: skip
-            text = text.replace(old, new)
+    text = snippets.sentinel(flavour)
     text = text.replace("SENTINEL MONITOR mymaster 192.0.2.11 6379 2",
                         f"SENTINEL MONITOR {master_name} 192.0.2.11 6379 {quorum}")  # fmt: skip
     text = text.replace("SENTINEL SET mymaster ", f"SENTINEL SET {master_name} ")
@@ -223,7 +219,7 @@ def outputs(config, exists=os.path.exists) -> list:
         Output(
             config.keepalived_snippet,
             head + generated(keepalived_text(keepalived_values(config))),
-            (render_templates.KEEPALIVED,),
+            (snippets.KEEPALIVED,),
         )
     ]
     path, flavour = sentinel_target(config, exists)

@@ -12,7 +12,7 @@ import os
 import socket
 import time
 
-from sentinel_vip.admin.doctor_checks import without_address
+from sentinel_vip.admin.findings import without_address
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.errors import ExitCode
 from sentinel_vip.log import escape_controls

@@ -88,10 +88,9 @@ def _code_stamp() -> tuple:
     archive = getattr(__loader__, "archive", None)  # zipimport: the pyz itself
     if archive:
         files = [archive]
-    else:  # from source: the validator's modules and ours
+    else:  # from source: every module of this package (the validator's and ours)
         here = os.path.dirname(os.path.abspath(__file__))
-        names = ("load.py", "schema.py", "files.py", "cache.py", "record.py")
-        files = [os.path.join(here, name) for name in names]
+        files = [os.path.join(here, n) for n in sorted(os.listdir(here)) if n.endswith(".py")]
     return tuple(_stamp(os.stat(name)) for name in files)
 
 

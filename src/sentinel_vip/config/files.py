@@ -13,6 +13,7 @@ import os
 import stat
 
 from sentinel_vip.store import disk
+from sentinel_vip.store.writers import dir_writers, other_writers, user_name
 
 DEFAULT_PATH = "/etc/sentinel-vip/sentinel-vip.toml"
 ENV_VAR = "SENTINEL_VIP_CONFIG"
@@ -47,7 +48,7 @@ def insecure_files(config) -> list:
             group = str(info.st_gid)
         reasons = []
         if path == config.path and info.st_uid != 0:
-            reasons.append(f"owned by {disk.user_name(info.st_uid)}, who could make a run as"
+            reasons.append(f"owned by {user_name(info.st_uid)}, who could make a run as"
                            " root execute any program (notify.hooks_dir)")  # fmt: skip
         if mode & 0o006:
             reasons.append("readable or writable by others")
@@ -68,9 +69,9 @@ def root_trust_problem(path: str, info: os.stat_result) -> str:
     or "". The config names the hooks notify runs and the files render writes: whoever can
     change it (its owner, a group, anyone able to replace it in its directory) can have a run
     as root execute their program or write their text anywhere."""
-    who = disk.other_writers(path, info, {0}, {0})
+    who = other_writers(path, info, {0}, {0})
     if not who:
-        directory, who = disk.dir_writers(path, {0}, {0})
+        directory, who = dir_writers(path, {0}, {0})
         who = f"{who}, through {directory}" if who else ""
     if not who:
         return ""
@@ -96,7 +97,7 @@ def track_file_problem(path: str, script_user: str) -> str:
     if not path:
         return ""
     users, groups = _trusted_ids(script_user)
-    directory, writers = disk.dir_writers(path, users, groups)
+    directory, writers = dir_writers(path, users, groups)
     if not writers:
         return ""
     return (
@@ -113,7 +114,7 @@ def state_dir_problem(directory: str, script_user: str) -> str:
     no_majority_grace trusts), so the same people as for the track file, and nobody else,
     may write it."""
     users, groups = _trusted_ids(script_user)
-    found, writers = disk.dir_writers(os.path.join(directory, "check.json"), users, groups)
+    found, writers = dir_writers(os.path.join(directory, "check.json"), users, groups)
     if not writers:
         return ""
     return (

@@ -278,8 +278,9 @@ def probe_named(config, identity: Identity, host: str, port: int, deadline):
     Sentinel connecting to that address reaches too.
     """
     from sentinel_vip.probes.endpoint import Endpoint
+    from sentinel_vip.probes.failures import ProbeError
     from sentinel_vip.probes.local_redis import probe_redis
-    from sentinel_vip.probes.resp import ProbeError, resolve
+    from sentinel_vip.probes.transport import resolve
 
     try:
         resolved = resolve(host, port, deadline, host)
@@ -297,7 +298,8 @@ def on_this_host(identity: Identity, host: str, port: int, deadline) -> bool:
     """Does ``host`` (an IP or a name) reach one of this host's own addresses? Loopback and
     the VIP aside: every server of a single-host setup is on loopback, and the VIP is local
     on whichever node holds it. False when the name does not resolve in time."""
-    from sentinel_vip.probes.resp import ProbeError, resolve
+    from sentinel_vip.probes.failures import ProbeError
+    from sentinel_vip.probes.transport import resolve
 
     try:
         resolved = resolve(host, port, deadline, host)

@@ -36,7 +36,7 @@ UNKNOWN_MASTER = "unknown master name"
 # to run and the check does not log a "change" every second.
 SETTLED_GRACE = 0.02
 
-# collections.abc, not typing: socket has imported it already.
+# collections.abc, not typing (see decide.py).
 Enough = Callable[[tuple[SentinelAnswer, ...]], bool]
 
 

@@ -214,3 +214,25 @@ def test_a_killed_run_is_shown_by_status_and_restored_by_the_next(runnable_pyz, 
     assert "restored to 50" in done.stdout
     nothing_changed(cluster, before)
     assert "switchover" not in run_pyz(runnable_pyz, config, "status").stdout.split("transition")[0]
+
+
+def test_interrupted_after_the_failover_was_sent_finishes_the_conversion_first(
+    runnable_pyz, cluster
+):
+    """Ctrl-C once SENTINEL FAILOVER is sent: leaving then would let the old master's pause
+    run out while it is still master. The run finishes the conversion, then exits 130."""
+    config, target = prepared(cluster)
+    before = priorities(cluster)
+    proc = start(runnable_pyz, config, "--to", target, "--yes")
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "SENTINEL FAILOVER sent" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    out, err = proc.communicate(timeout=60)
+    out = "".join(lines) + out
+    assert proc.returncode == ExitCode.INTERRUPTED, out + err
+    assert "interrupted: finishing first" in out, out
+    assert roles(cluster)[0] == "slave" and "follows" in out, out
+    assert priorities(cluster) == before

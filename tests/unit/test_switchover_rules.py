@@ -171,3 +171,14 @@ def test_ipv6_spellings():
     assert found is v6
     found, _ = rules.resolve_target("2001:db8::12", [v6], names)
     assert found is v6
+
+
+def test_a_rival_that_cannot_be_steered_refuses_before_anything_changes():
+    refused = decide(candidates=[healthy(A, 50, reachable=False), healthy(B)])
+    assert refused.code == ExitCode.TARGET_UNFIT and "10.0.0.12:6379" in refused.reason
+    refused = decide(candidates=[healthy(A, None), healthy(B)])
+    assert refused.code == ExitCode.TARGET_UNFIT
+    # a replica Sentinel cannot select anyway (down, or priority 0) needs no steering
+    down = healthy(A, 50, flags=frozenset({"slave", "s_down"}), reachable=False)
+    assert decide(candidates=[down, healthy(B)]).steer == ()
+    assert decide(candidates=[healthy(A, 0, reachable=False), healthy(B)]).steer == ()

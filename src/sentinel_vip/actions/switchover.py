@@ -92,7 +92,8 @@ def gather(config, to, fence_writes=True):
     master_ep = redis_at(config, counted.master)
     master = replication.view(master_ep, Deadline(2.0))
     asked = next(a for a in answers if a.answered and a.master == counted.master)
-    down_after = int((asked.fields or {}).get("down-after-milliseconds", "30000") or 30000)
+    down_after = str((asked.fields or {}).get("down-after-milliseconds", ""))
+    down_after = int(down_after) if down_after.isdigit() and len(down_after) < 10 else 30000
     try:
         listed = replication.sentinel_replicas(sentinel_at(config, asked.address),
                                                config.master_name, Deadline(2.0))  # fmt: skip
@@ -107,7 +108,7 @@ def gather(config, to, fence_writes=True):
         candidates.append(rules.Candidate(
             entry["address"], entry["runid"], entry["flags"], entry["link"],
             seen.priority if seen.priority is not None else entry["priority"],
-            st, lag, gap, entry["offset"] or 0,
+            st, lag, gap, entry["offset"] or 0, seen.reachable,
         ))  # fmt: skip
     target, refusal = rules.resolve_target(to, candidates, _resolve)
     caught = None

@@ -3,7 +3,9 @@ actions.switchover for the whole story; this module is its steps 3 to 5)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import time
 
 from sentinel_vip.actions import fence
@@ -23,7 +25,7 @@ from sentinel_vip.deadline import Deadline
 from sentinel_vip.decision import switchover as rules
 from sentinel_vip.decision.address import label
 from sentinel_vip.decision.agreement import agree
-from sentinel_vip.errors import ExitCode, SwitchoverRefused
+from sentinel_vip.errors import ExitCode, SwitchoverRefused, Terminated
 from sentinel_vip.probes import replication
 from sentinel_vip.probes.endpoint import Endpoint
 from sentinel_vip.probes.resp import ProbeError, connect
@@ -143,14 +145,42 @@ def _switch(config, plan, hold: Hold, timeout: float, clock: Clock, progress: di
         hold.lift()
         raise _failed(f"{label(*plan.target)} did not reach the master's offset in time")
     clock.mark("caught_up", f"{label(*plan.target)} has every write (offset {master.offset})")
+    with _signals_deferred(clock):
+        try:
+            with connect(sentinel_at(config, plan.sentinel), Deadline(2.0)) as conn:
+                conn.call("SENTINEL", "FAILOVER", config.master_name)
+        except ProbeError as exc:
+            hold.lift()
+            raise _failed(f"SENTINEL FAILOVER via {plan.sentinel}: {exc}") from None
+        progress["failover"] = True
+        clock.mark("failover", f"SENTINEL FAILOVER sent to {plan.sentinel}")
+        return _convert(config, plan, hold, timeout, clock, progress)
+
+
+@contextlib.contextmanager
+def _signals_deferred(clock: Clock):
+    """Ctrl-C and SIGTERM only noted inside, raised once it is done. From SENTINEL FAILOVER
+    to the old master's demotion, leaving would let its pause run out while it is still
+    master: the writes it then acknowledged would be lost. (Bounded by --timeout.)"""
+    noted: list = []
+
+    def note(signum, _frame) -> None:
+        noted.append(signum)
+        clock.mark("deferred", "interrupted: finishing first, the failover is under way")
+
+    kept = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with connect(sentinel_at(config, plan.sentinel), Deadline(2.0)) as conn:
-            conn.call("SENTINEL", "FAILOVER", config.master_name)
-    except ProbeError as exc:
-        hold.lift()
-        raise _failed(f"SENTINEL FAILOVER via {plan.sentinel}: {exc}") from None
-    progress["failover"] = True
-    clock.mark("failover", f"SENTINEL FAILOVER sent to {plan.sentinel}")
+        yield
+    finally:
+        for sig, handler in kept.items():
+            signal.signal(sig, handler)
+    if noted:
+        raise KeyboardInterrupt if noted[0] == signal.SIGINT else Terminated()
+
+
+def _convert(config, plan, hold: Hold, timeout: float, clock: Clock, progress: dict):
+    """The promotion, then the old master made the promoted one's replica at once."""
+    master_ep = redis_at(config, plan.master)
     others = tuple(a for a, _, _ in plan.steer)
     promoted = _poll(_promoted(config, (plan.target, *others)), timeout, hold)
     if promoted is None:
@@ -171,9 +201,9 @@ def _switch(config, plan, hold: Hold, timeout: float, clock: Clock, progress: di
     return promoted
 
 
-def _follow(config, plan, timeout: float, clock: Clock) -> tuple:
-    """(switched, VIP on the target, writable through it) within ``timeout``."""
-    target_id = replication.view(redis_at(config, plan.target), Deadline(1.0)).run_id
+def _follow(config, promoted: tuple, timeout: float, clock: Clock) -> tuple:
+    """(switched, VIP on the new master, writable through it) within ``timeout``."""
+    target_id = replication.view(redis_at(config, promoted), Deadline(1.0)).run_id
     local = config.redis
     vip = None
     if config.vip_address:
@@ -185,9 +215,9 @@ def _follow(config, plan, timeout: float, clock: Clock) -> tuple:
         if not switched:
             answers = ask_sentinels(config.sentinels, config.master_name, Deadline(0.5))
             counted = agree(answers, config.agreement, len(config.sentinels))
-            if counted.master == plan.target:
+            if counted.master == promoted:
                 switched = True
-                clock.mark("switch", f"a Sentinel majority names {label(*plan.target)}"
+                clock.mark("switch", f"a Sentinel majority names {label(*promoted)}"
                                      f" ({counted.votes}/{counted.configured})")  # fmt: skip
         if vip is not None and not writable:
             seen = replication.view(vip, Deadline(0.2), writes=True)
@@ -221,7 +251,7 @@ def execute(config, logger, plan, down_after: int, timeout: float, out) -> int:
         record["stage"] = "failover"
         state.save(config, record)
         promoted = _switch(config, plan, hold, timeout, clock, progress)
-        switched, _on_vip, writable = _follow(config, plan, timeout, clock)
+        switched, _on_vip, writable = _follow(config, promoted, timeout, clock)
         result, code = "done", ExitCode.OK
         if promoted != plan.target:
             result, code = f"sentinel promoted {label(*promoted)}", ExitCode.SWITCHOVER_FAILED

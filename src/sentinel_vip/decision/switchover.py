@@ -45,6 +45,7 @@ class Candidate(Record):
     lag: int | None = None  # the master's INFO: seconds since its last ack
     gap: int | None = None  # bytes behind the master when asked
     offset: int = 0  # Sentinel's slave-repl-offset (its own tie-break)
+    reachable: bool = True  # answers us directly (its priority can be changed)
 
     def describe(self) -> str:
         flags = ",".join(sorted(self.flags)) or "-"
@@ -85,6 +86,14 @@ class Plan(Record):
 def sentinel_order(candidate: Candidate) -> tuple:
     """Sentinel's own preference (lower first): priority, then larger offset, then run_id."""
     return (candidate.priority or 0, -candidate.offset, candidate.runid or "~")
+
+
+def rival(candidate: Candidate, target: Candidate) -> bool:
+    """Could Sentinel pick this replica instead of the target? Only those it finds
+    selectable at all (not down or disconnected, priority not 0) with a priority no worse."""
+    if candidate.address == target.address or candidate.flags & UNFIT_FLAGS:
+        return False
+    return candidate.priority is None or 0 < candidate.priority <= target.priority
 
 
 def unfit(candidate: Candidate) -> str | None:
@@ -210,11 +219,15 @@ def plan(counted, answers, master, candidates, target, caught_up, fence: bool) -
         return Refusal(
             ExitCode.TARGET_UNFIT, f"target {label(*target.address)}: {why} ({target.describe()})"
         )
-    steer = tuple(
-        (c.address, c.priority, target.priority + 1)
-        for c in sorted(candidates, key=lambda c: c.address)
-        if c.address != target.address and c.priority and c.priority <= target.priority
-    )
+    rivals = [c for c in sorted(candidates, key=lambda c: c.address) if rival(c, target)]
+    silent = [label(*c.address) for c in rivals if not c.reachable or c.priority is None]
+    if silent:
+        return Refusal(
+            ExitCode.TARGET_UNFIT,
+            f"Sentinel could prefer {', '.join(silent)} to the target, and it does not answer"
+            " from here (or hides its replica-priority): that cannot be raised",
+        )
+    steer = tuple((c.address, c.priority, target.priority + 1) for c in rivals)
     sentinel = next(a.address for a in answers if a.answered and a.master == counted.master)
     line = f"{target.describe()} caught_up_in={caught_up * 1000:.0f}ms"
     return Plan(counted.master, counted.runid, target.address, steer, sentinel, fence, line)

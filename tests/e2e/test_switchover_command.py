@@ -14,6 +14,7 @@ issue's budget: 0.25 s), no acknowledged write lost, every priority as it was.
 from __future__ import annotations
 
 import re
+import signal
 import statistics
 import subprocess
 
@@ -149,3 +150,66 @@ def test_switchover_to_the_replica_sentinel_would_not_choose(svip, report_timeli
     assert all(f["sdown_of_old_master"] == 0 for f in figures), figures
     assert all(f["dual_vip_windows"] == 0 for f in figures), figures
     assert median is not None and median <= VIP_AFTER_SWITCH_BUDGET_S, after_switch
+
+
+def test_switchover_refusals_and_an_interruption_change_nothing(svip, report_timeline):
+    """On one cluster, n1 the master, every run from n2 naming n3: Ctrl-C while the command
+    waits for Sentinel to read the raised priority (exit 130, priority back); n3's link
+    broken while n1 takes writes (20); two of three Sentinels killed (8); SENTINEL FAILOVER
+    just sent to another Sentinel (21). Every refusal leaves the master and every
+    replica-priority as they were."""
+    cluster = svip()
+    cluster.redis_call("n2", "CONFIG", "SET", "replica-priority", PREFERRED)
+    cluster.wait_for(lambda: settled(cluster, "n1"), 60, "n1 settled")
+    before = priorities(cluster)
+    seen = {}
+
+    def unchanged(what: str) -> None:
+        assert priorities(cluster) == before, what
+        assert cluster.role("n1") == "master", what
+
+    node = cluster.nodes["n2"]
+    argv = [cluster.profile.binary, "--config", f"{node.dir}/sentinel-vip.toml", "switchover",
+            "--to", cluster.nodes["n3"].redis_addr, "--yes"]  # fmt: skip
+    proc = subprocess.Popen(netns.exec_argv(node.ns, argv), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    for line in proc.stdout:
+        if "replica-priority raised" in line:
+            assert priorities(cluster)["n2"] != PREFERRED
+            proc.send_signal(signal.SIGINT)
+            break
+    out, err = proc.communicate(timeout=60)
+    seen["sigint"] = (proc.returncode, out.strip().splitlines()[-1:])
+    assert proc.returncode == 130, out + err
+    unchanged("after Ctrl-C")
+
+    cluster.redis_call("n3", "CONFIG", "SET", "masterauth", "wrong")
+    cluster.redis_call("n3", "CLIENT", "KILL", "TYPE", "master")
+    cluster.wait_for(
+        lambda: "master_link_status:down" in (cluster.redis_call("n3", "INFO", "replication")
+                                              or ""), 10, "n3's link down")  # fmt: skip
+    for i in range(50):
+        cluster.redis_call("n1", "SET", f"lag:{i}", i)
+    done = switchover(cluster, "n3", "--yes")
+    seen["lagging"] = (done.returncode, done.stderr.strip())
+    cluster.redis_call("n3", "CONFIG", "SET", "masterauth", cluster.redis_password)
+    assert done.returncode == 20 and "link to the master is down" in done.stderr, done.stderr
+    unchanged("lagging target")
+    cluster.wait_for(lambda: settled(cluster, "n1"), 60, "n3 linked again")
+
+    cluster.kill_sentinel("n1")
+    cluster.kill_sentinel("n3")
+    done = switchover(cluster, "n3", "--yes")
+    seen["no_majority"] = (done.returncode, done.stderr.strip())
+    assert done.returncode == 8, done.stderr
+    unchanged("no Sentinel majority")
+    cluster.restart_sentinel("n1")
+    cluster.restart_sentinel("n3")
+    cluster.wait_for(lambda: settled(cluster, "n1"), 60, "Sentinels back")
+
+    cluster.sentinel_failover("n1")
+    done = switchover(cluster, "n3", "--yes")
+    seen["failover_running"] = (done.returncode, done.stderr.strip())
+    assert done.returncode == 21, done.stderr
+    assert priorities(cluster) == before
+    report_timeline("switchover refusals and Ctrl-C", {"exits": seen})

@@ -162,7 +162,8 @@ def test_a_lagging_target_is_refused_with_its_lag_and_link(runnable_pyz, shared)
     finally:
         shared.redis_call(2, "CONFIG", "SET", "masterauth", shared.redis_password)
     assert done.returncode == ExitCode.TARGET_UNFIT, done.stdout + done.stderr
-    assert "lag=" in done.stderr and "link=" in done.stderr and "behind=" in done.stderr
+    assert "link=" in done.stderr and "behind=" in done.stderr and "lag=" in done.stderr
+    assert "link to the master is down" in done.stderr, done.stderr
     nothing_changed(shared, before)
     wait_for(lambda: "master_link_status:up" in shared.redis_call(2, "INFO", "replication"),
              20, "the target linked again")  # fmt: skip

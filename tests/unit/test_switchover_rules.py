@@ -89,6 +89,8 @@ def test_a_replica_already_worse_than_the_target_is_left_alone():
          ExitCode.NO_AGREEMENT, "another run_id"),
         ("target link down", {"target": healthy(B, link="err")},
          ExitCode.TARGET_UNFIT, "link to the master err"),
+        ("target says its link is down", {"target": healthy(B, own_link="down")},
+         ExitCode.TARGET_UNFIT, "it says its link to the master is down"),
         ("target s_down", {"target": healthy(B, flags=frozenset({"slave", "s_down"}))},
          ExitCode.TARGET_UNFIT, "s_down"),
         ("target lagging", {"target": healthy(B, lag=7)},
@@ -116,7 +118,7 @@ def test_no_fence_accepts_a_master_without_pause_write():
 def test_an_unfit_target_shows_lag_link_and_bytes_behind():
     refused = decide(target=healthy(B, lag=7, gap=123456, link="err"))
     assert "lag=7s" in refused.reason and "behind=123456B" in refused.reason
-    assert "link=err" in refused.reason
+    assert "link=err/" in refused.reason
 
 
 CANDIDATES = [healthy(A, 50), healthy(B), healthy(("10.0.0.13", 6380))]

@@ -104,11 +104,12 @@ def gather(config, to, fence_writes=True):
     for entry in listed:
         seen = replication.view(redis_at(config, entry["address"]), Deadline(1.0))
         _, st, acked, lag = at_master.get(entry["address"], (None, None, None, None))
+        acked = acked if acked is not None else seen.offset  # not listed: its own offset
         gap = master.offset - acked if master.offset is not None and acked is not None else None
         candidates.append(rules.Candidate(
             entry["address"], entry["runid"], entry["flags"], entry["link"],
             seen.priority if seen.priority is not None else entry["priority"],
-            st, lag, gap, entry["offset"] or 0, seen.reachable,
+            st, lag, gap, entry["offset"] or 0, seen.reachable, seen.link,
         ))  # fmt: skip
     target, refusal = rules.resolve_target(to, candidates, _resolve)
     caught = None

@@ -46,14 +46,16 @@ class Candidate(Record):
     gap: int | None = None  # bytes behind the master when asked
     offset: int = 0  # Sentinel's slave-repl-offset (its own tie-break)
     reachable: bool = True  # answers us directly (its priority can be changed)
+    own_link: str | None = None  # its own master_link_status (up, down), None: not read
 
     def describe(self) -> str:
         flags = ",".join(sorted(self.flags)) or "-"
         lag = "?" if self.lag is None else f"{self.lag}s"
         gap = "?" if self.gap is None else f"{self.gap}B"
         return (
-            f"{label(*self.address)} link={self.link or '?'} state={self.state or 'not listed'}"
-            f" lag={lag} behind={gap} priority={self.priority} flags={flags}"
+            f"{label(*self.address)} link={self.link or '?'}/{self.own_link or '?'}"
+            f" state={self.state or 'not listed'} lag={lag} behind={gap}"
+            f" priority={self.priority} flags={flags}"
         )
 
 
@@ -103,6 +105,8 @@ def unfit(candidate: Candidate) -> str | None:
         return f"Sentinel flags it {','.join(bad)}"
     if candidate.link != "ok":
         return f"Sentinel sees its link to the master {candidate.link or 'unknown'}"
+    if candidate.own_link not in (None, "up"):
+        return f"it says its link to the master is {candidate.own_link}"
     if not candidate.priority:
         return "its replica-priority is 0: Sentinel never promotes it"
     if candidate.state is None:

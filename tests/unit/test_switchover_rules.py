@@ -125,7 +125,8 @@ CANDIDATES = [healthy(A, 50), healthy(B), healthy(("10.0.0.13", 6380))]
 
 
 def names(host):
-    return {"redis-b.example": {"10.0.0.13"}, "redis-a.example": {"10.0.0.12"}}.get(host, set())
+    known = {"redis-b.example": {"10.0.0.13"}, "redis-a.example": {"10.0.0.12"}}
+    return known.get(host, {host} if host[0].isdigit() else set())
 
 
 @pytest.mark.parametrize(
@@ -184,3 +185,12 @@ def test_a_rival_that_cannot_be_steered_refuses_before_anything_changes():
     down = healthy(A, 50, flags=frozenset({"slave", "s_down"}), reachable=False)
     assert decide(candidates=[down, healthy(B)]).steer == ()
     assert decide(candidates=[healthy(A, 0, reachable=False), healthy(B)]).steer == ()
+
+
+def test_replicas_listed_by_hostname_match_an_address_or_another_name():
+    by_name = [healthy(("redis-a.example", 6379), 50), healthy(("redis-b.example", 6379))]
+    for spec in ("10.0.0.13", "10.0.0.13:6379", "redis-b.example", "redis-b.example:6379"):
+        found, refused = rules.resolve_target(spec, by_name, names)
+        assert refused is None and found.address == ("redis-b.example", 6379), spec
+    _, refused = rules.resolve_target("10.0.0.99", by_name, names)
+    assert refused.code == ExitCode.UNKNOWN_TARGET

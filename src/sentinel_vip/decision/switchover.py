@@ -123,7 +123,8 @@ def resolve_target(spec, candidates, resolve) -> tuple:
     Sentinel prefers among the fit ones); ``resolve(host)`` -> set of IP literals it names
     (empty when it does not resolve). An address as Sentinel lists it (host:port, [v6]:port)
     matches exactly; a name or an address without port matches every replica at an address
-    it resolves to; more than one match is ambiguous."""
+    it resolves to (replicas listed by name: to an address their name resolves to); more
+    than one match is ambiguous."""
     if spec is None:
         fit = sorted((c for c in candidates if unfit(c) is None), key=sentinel_order)
         if not fit:
@@ -134,9 +135,13 @@ def resolve_target(spec, candidates, resolve) -> tuple:
     by_label = {label(*c.address): c for c in candidates}
     if port is not None and label(host, port) in by_label:
         return by_label[label(host, port)], None
-    hosts = {host} | set(resolve(host))
+    wanted = {host} | set(resolve(host))
     matches = [
-        c for c in candidates if c.address[0] in hosts and (port is None or c.address[1] == port)
+        c
+        for c in candidates
+        if (port is None or c.address[1] == port)
+        # Sentinel may list replicas by hostname (announce-hostnames): compare addresses
+        and wanted & ({c.address[0]} | set(resolve(c.address[0])))
     ]
     listed = ", ".join(sorted(by_label)) or "none"
     if not matches:

@@ -165,8 +165,8 @@ def _signals_deferred(clock: Clock):
     noted: list = []
 
     def note(signum, _frame) -> None:
-        noted.append(signum)
-        clock.mark("deferred", "interrupted: finishing first, the failover is under way")
+        noted.append(signum)  # no buffered I/O here: the signal may land inside a write
+        os.write(2, b"sentinel-vip: interrupted: finishing first, the failover is under way\n")
 
     kept = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -175,6 +175,7 @@ def _signals_deferred(clock: Clock):
         for sig, handler in kept.items():
             signal.signal(sig, handler)
     if noted:
+        clock.mark("deferred", "interrupted during the failover: finished it first")
         raise KeyboardInterrupt if noted[0] == signal.SIGINT else Terminated()
 
 

@@ -84,6 +84,8 @@ Test
 Measure (bench-failover needs root)
   bench             every benchmark: bench-failover (classic vs sentinel-vip), bench-check,
                     bench-check-scale (the check's cost); results in bench/results/
+  bench-switchover  sentinel-vip switchover on the namespace cluster: VIP after the switch,
+                    writes held and lost, 3 rounds (root)
 
 Housekeeping
   venv | clean | distclean | print-VAR

@@ -76,8 +76,14 @@ def exit_codes_markdown() -> str:
     for names, codes in other_commands():
         lines.append(f"| {', '.join(f'`{n}`' for n in names)} | {_names(codes)} |")
     lines.append(f"| every command | {_names(ANY_COMMAND)} |")
+    own = set(COMMAND_CODES["switchover"]) - {c for n, cs in COMMAND_CODES.items()
+                                               if n != "switchover" for c in cs}  # fmt: skip
     lines += ["", "| code | name | meaning |", "|---|---|---|"]
-    lines += [f"| {int(c)} | {c.name} | {MEANINGS[c.name]} |" for c in other_codes()]
+    lines += [
+        f"| {int(c)} | {c.name} | {MEANINGS[c.name]} |" for c in other_codes() if c not in own
+    ]
+    # The README stays short: switchover's own refusals are explained by the man page.
+    lines += ["", "`switchover`'s own codes: man page, EXIT STATUS."]
     return "\n".join(lines) + "\n"
 
 

@@ -20,6 +20,7 @@ COMMANDS = {
     "status": "show this node: Redis, Sentinels, VIP, keepalived, check, transitions",
     "doctor": "check the setup and say how to fix what is wrong",
     "render": "write the keepalived instance and Sentinel snippet from the TOML",
+    "switchover": "move the master and the VIP to a chosen replica, losing no write",
 }
 
 
@@ -179,6 +180,36 @@ def build_parser():
     command("doctor")
     render = command("render")
     render.add_argument("--dry-run", action="store_true", help="show a diff, write nothing")
+    switchover = command("switchover")
+    switchover.add_argument(
+        "--to",
+        metavar="NODE",
+        help="the replica to promote: host:port as Sentinel lists it, or a"
+        " name resolving to one (default: the one Sentinel prefers)",
+    )
+    switchover.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    switchover.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds for the promotion, then for the VIP (default 30)",
+    )
+    switchover.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the preconditions and print the plan, change nothing",
+    )
+    switchover.add_argument(
+        "--no-fence",
+        action="store_true",
+        help="allow a master without CLIENT PAUSE WRITE (Redis < 6.2)",
+    )
+    switchover.add_argument(
+        "--restore",
+        action="store_true",
+        help="only put back what an interrupted switchover changed",
+    )
     return parser
 
 
@@ -228,6 +259,15 @@ def _run(command: str, config, logger, rest: list[str]) -> int:
         from sentinel_vip.admin import render
 
         return render.run(config, dry_run=rest.dry_run)
+    if command == "switchover":
+        from sentinel_vip.actions import switchover_run
+
+        if not 0 < rest.timeout <= 3600:
+            raise UsageError("--timeout: expected seconds between 0 and 3600")
+        return switchover_run.run(
+            config, logger, to=rest.to, yes=rest.yes, timeout=rest.timeout,
+            dry_run=rest.dry_run, no_fence=rest.no_fence, restore_only=rest.restore,
+        )  # fmt: skip
     raise UsageError(f"unknown command {command!r}")
 
 

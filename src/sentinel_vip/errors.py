@@ -33,6 +33,13 @@ class ExitCode(enum.IntEnum):
     PERMISSION = 12
     PROBLEMS_FOUND = 13  # doctor: at least one item failed
     NOT_GENERATED = 14  # render: a target file exists that render did not write
+    # switchover's refusals (nothing changed) and its one failure; 20+ leaves 15-19 free
+    TARGET_UNFIT = 20
+    FAILOVER_RUNNING = 21
+    UNKNOWN_TARGET = 22
+    UNFENCEABLE = 23
+    NOT_CONFIRMED = 24
+    SWITCHOVER_FAILED = 25
     INTERNAL = 70
     INTERRUPTED = 130  # Ctrl-C (SIGINT) of a command run by hand
     TERMINATED = 143
@@ -58,6 +65,12 @@ MEANINGS = {
     "PERMISSION": "reserved: no command exits with it (an unwritable state file is logged)",
     "PROBLEMS_FOUND": "doctor found at least one FAIL (an invalid config included)",
     "NOT_GENERATED": "render refuses to replace a file it did not write (nothing written)",
+    "TARGET_UNFIT": "switchover: the target is no healthy replica in sync (lag, link shown)",
+    "FAILOVER_RUNNING": "switchover: a failover is running, or the master is seen down",
+    "UNKNOWN_TARGET": "switchover: --to names no replica the Sentinels list, or several",
+    "UNFENCEABLE": "switchover: the master cannot pause writes (unreachable, Redis < 6.2)",
+    "NOT_CONFIRMED": "switchover: not confirmed (without a terminal, give --yes)",
+    "SWITCHOVER_FAILED": "switchover: started but did not complete (settings restored)",
     "INTERNAL": "a bug: logged with its type, never a traceback (please report it)",
     "INTERRUPTED": "interrupted by Ctrl-C",
     "TERMINATED": "SIGTERM, e.g. keepalived's script timeout (check first writes 0 to the"
@@ -76,6 +89,11 @@ COMMAND_CODES = {
     "status": (ExitCode.OK, ExitCode.CONFIG),
     "doctor": (ExitCode.OK, ExitCode.PROBLEMS_FOUND),
     "render": (ExitCode.OK, ExitCode.CONFIG, ExitCode.NOT_GENERATED),
+    "switchover": (
+        ExitCode.OK, ExitCode.CONFIG, ExitCode.NO_MAJORITY, ExitCode.NO_AGREEMENT,
+        ExitCode.TARGET_UNFIT, ExitCode.FAILOVER_RUNNING, ExitCode.UNKNOWN_TARGET,
+        ExitCode.UNFENCEABLE, ExitCode.NOT_CONFIRMED, ExitCode.SWITCHOVER_FAILED,
+    ),
 }  # fmt: skip
 ANY_COMMAND = (ExitCode.USAGE, ExitCode.INTERNAL, ExitCode.INTERRUPTED, ExitCode.TERMINATED)
 
@@ -105,6 +123,14 @@ class ConfigError(SentinelVipError):
             return f"{self.path}: {self.problems[0]}"
         listed = "; ".join(self.problems)
         return f"{self.path}: {len(self.problems)} problems: {listed}"
+
+
+class SwitchoverRefused(SentinelVipError):
+    """A switchover precondition failed (or the run failed): ``exit_code`` says which."""
+
+    def __init__(self, code, message: str) -> None:
+        self.exit_code = code
+        super().__init__(message)
 
 
 class PermissionProblem(SentinelVipError):

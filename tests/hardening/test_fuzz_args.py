@@ -21,7 +21,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 # Commands that run forever or change things outside the sandbox are not fuzzed here.
-EXCLUDED = {"watch", "render", "install", "doctor", "status"}
+EXCLUDED = {"watch", "render", "install", "doctor", "status", "switchover"}
 WORDS = [
     "check", "notify", "version", "--config", "--help", "-h", "--version", "INSTANCE",
     "GROUP", "instance", "MASTER", "BACKUP", "FAULT", "STOP", "DELETED", "master", "backup",

@@ -87,6 +87,25 @@ def fence_saved(config) -> dict:
     return tripwire.saved(config)
 
 
+def switchover_left(config) -> list:
+    """A switchover whose process is gone left replica priorities changed (store.switchover)."""
+    from sentinel_vip.store import switchover
+
+    record = switchover.saved(config)
+    if not record or switchover.alive(record["pid"]):
+        return []
+    steered = ", ".join(f"{h}:{p} {now} (was {was})" for h, p, was, now in record["steered"])
+    return [
+        checks.Finding(
+            checks.WARN,
+            "switchover",
+            f"an interrupted switchover ({record['master']} -> {record['target']}) left"
+            f" replica-priority changed: {steered or 'none yet'} ({switchover.path(config)})",
+            "run `sentinel-vip switchover --restore` (or the next switchover does it)",
+        )
+    ]
+
+
 def sentinel_replicas(config, timeout: float) -> list:
     """The replicas of ``master_name`` as the first answering Sentinel knows them (SENTINEL
     REPLICAS), each a dict of strings; [] when none answers."""
@@ -293,6 +312,7 @@ def findings(config, host: Host = Host()) -> list:
     redis = redis_facts(config.redis, deadline.timeout(cap=2.0))
     found += checks.redis(redis, config.vip_address)
     found += checks.fence(redis, fence_saved(config))
+    found += switchover_left(config)
     answers = ask_sentinels(config.sentinels, config.master_name, deadline)
     counted = agree(answers, config.agreement, len(config.sentinels))
     replicas = sentinel_replicas(config, deadline.timeout(cap=2.0))

@@ -16,7 +16,7 @@ from sentinel_vip.admin.findings import without_address
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.errors import ExitCode
 from sentinel_vip.log import escape_controls
-from sentinel_vip.store import checkstate, history, track
+from sentinel_vip.store import checkstate, history, switchover, track
 
 SCHEMA = 1
 DEADLINE = 3.0  # seconds for all the probes together
@@ -120,6 +120,30 @@ def transition_rows(records: list) -> list:
     return [{k: r.get(k) for k in keys} for r in records]
 
 
+def switchover_summary(record: dict) -> dict | None:
+    """A switchover in progress, or interrupted (its process gone), from its record."""
+    if not record:
+        return None
+    return {
+        "from": record["master"],
+        "to": record["target"],
+        "stage": record["stage"],
+        "pid": record["pid"],
+        "running": switchover.alive(record["pid"]),
+        "since": _when(record["started"]),
+        "steered": [f"{_address(h, p)} {was}->{now}" for h, p, was, now in record["steered"]],
+    }
+
+
+def _switchover_line(s: dict) -> str:
+    steered = ", ".join(s["steered"]) or "nothing yet"
+    if s["running"]:
+        head = f"IN PROGRESS (pid {s['pid']}, {s['stage']})"
+    else:
+        head = "INTERRUPTED: run `sentinel-vip switchover --restore`"
+    return f"{head}  {s['from']} -> {s['to']}  since {s['since']}  replica-priority {steered}"
+
+
 def check_summary(stored: dict) -> dict | None:
     if "code" not in stored:
         return None
@@ -209,6 +233,8 @@ def table(doc: dict) -> str:
             ("check", f"{verdict} {check['name']} ({check['code']}): {check['reason']}"
              f"  since {_when(check['since'])}")
         )  # fmt: skip
+    if doc.get("switchover"):
+        rows.append(("switchover", _switchover_line(doc["switchover"])))
     for t in doc["transitions"]:
         rows.append(
             ("transition", f"{t['time']}  {t['instance']}  {t['from'] or '?'} -> {t['to']}"
@@ -303,6 +329,7 @@ def gather(config, transitions: int = TRANSITIONS, now: float | None = None) -> 
         "keepalived": keepalived_state(records, config.keepalived_instance),
         "check": check_summary(state),
         "transitions": transition_rows(records[-transitions:] if transitions else []),
+        "switchover": switchover_summary(switchover.saved(config)),
     }
     return doc
 

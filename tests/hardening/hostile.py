@@ -1,9 +1,6 @@
-"""Fake Redis/Sentinel servers on loopback that misbehave on purpose.
-
-``FakeServer(behaviour)`` accepts connections on a free 127.0.0.1 port and runs
-``behaviour(conn, server)`` for each in a thread. Behaviours read real RESP commands with
-``read_command`` so AUTH can be answered before the hostile part starts. Every socket is
-closed by ``stop()``; ``accepted`` lets tests wait for a connection instead of sleeping.
+"""Behaviours for support.resp_server's ``FakeServer`` that misbehave on purpose: servers
+that lie, drip, flood or relay. They read real RESP commands with ``read_command`` so AUTH
+can be answered before the hostile part starts.
 """
 
 from __future__ import annotations
@@ -13,115 +10,7 @@ import threading
 import time
 from typing import Callable, Optional
 
-
-def read_command(conn: socket.socket, buf: bytearray) -> Optional[list]:
-    """One RESP array of bulk strings from the client, or None when it hung up."""
-
-    def line() -> Optional[bytes]:
-        while b"\r\n" not in buf:
-            chunk = conn.recv(65536)
-            if not chunk:
-                return None
-            buf.extend(chunk)
-        end = buf.index(b"\r\n")
-        out = bytes(buf[:end])
-        del buf[: end + 2]
-        return out
-
-    head = line()
-    if head is None or not head.startswith(b"*"):
-        return None
-    args = []
-    for _ in range(int(head[1:])):
-        size_line = line()
-        if size_line is None:
-            return None
-        size = int(size_line[1:])
-        while len(buf) < size + 2:
-            chunk = conn.recv(65536)
-            if not chunk:
-                return None
-            buf.extend(chunk)
-        args.append(bytes(buf[:size]).decode("utf-8", "replace"))
-        del buf[: size + 2]
-    return args
-
-
-def bulk(text: str) -> bytes:
-    data = text.encode()
-    return b"$%d\r\n%s\r\n" % (len(data), data)
-
-
-def array(*items: str) -> bytes:
-    return b"*%d\r\n" % len(items) + b"".join(bulk(i) for i in items)
-
-
-class FakeServer:
-    def __init__(self, behaviour: Callable[[socket.socket, FakeServer], None]) -> None:
-        self.behaviour = behaviour
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(64)
-        self.port = self.listener.getsockname()[1]
-        self.address = f"127.0.0.1:{self.port}"
-        self.stopping = threading.Event()
-        self.accepted = threading.Semaphore(0)
-        self.commands: list = []  # every command seen, for "was it asked?" assertions
-        self._conns: list = []
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        self.listener.settimeout(0.1)
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                self._conns.append(conn)
-            self.accepted.release()
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn: socket.socket) -> None:
-        try:
-            self.behaviour(conn, self)
-        except OSError:
-            pass
-        finally:
-            try:
-                conn.close()
-            except OSError:
-                pass
-
-    def wait_accepted(self, timeout: float = 10.0) -> bool:
-        return self.accepted.acquire(timeout=timeout)
-
-    def hold(self, conn: socket.socket) -> None:
-        """Keep the connection open, reading and discarding, until the server stops."""
-        conn.settimeout(0.1)
-        while not self.stopping.is_set():
-            try:
-                if not conn.recv(65536):
-                    return
-            except socket.timeout:
-                continue
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.listener.close()
-        with self._lock:
-            for conn in self._conns:
-                try:
-                    conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-        self._thread.join(2)
-
+from support.resp_server import FakeServer, array, bulk, read_command
 
 # -- behaviours ---------------------------------------------------------------------------------
 
@@ -145,11 +34,6 @@ def after_auth(then: Callable[[socket.socket, FakeServer, list], None]):
                 return
 
     return behaviour
-
-
-def silent(conn, server):
-    """Accepts, never answers (not even AUTH)."""
-    server.hold(conn)
 
 
 def sends(payload: bytes, then_close: bool = True):

@@ -12,29 +12,13 @@ import signal
 import time
 
 import pytest
-from harden import (
-    assert_clean_failure,
-    base_table,
-    history_records,
-    run_pyz,
-    start_pyz,
-    temp_leftovers,
-    write_config,
-    write_private,
-)
-from hostile import (
-    FakeServer,
-    array,
-    drip,
-    huge_reply,
-    read_command,
-    sends,
-    sentinel,
-    silent,
-    wait_until,
-)
+from harden import assert_clean_failure, history_records, start_pyz, temp_leftovers
+from hostile import drip, huge_reply, sends, sentinel, wait_until
 
 from sentinel_vip.errors import ExitCode
+from support.config import node_table, write_config, write_private
+from support.resp_server import FakeServer, array, read_command, silent
+from support.servers import run_pyz
 
 CHECK_DEADLINE = 0.8
 NOTIFY_DEADLINE = 2.0
@@ -77,7 +61,7 @@ def node(workdir, local_redis, syslog):
     def make(*behaviours, redis_port=None, **overrides):
         fakes = [FakeServer(b) for b in behaviours]
         servers.extend(fakes)
-        table = base_table(
+        table = node_table(
             workdir, redis_port or local_redis.port, [f.address for f in fakes], syslog.path
         )
         table["redis"]["password_file"] = password_file

@@ -8,6 +8,7 @@ from sentinel_vip.admin import doctor, doctor_checks, doctor_files
 from sentinel_vip.config.load import from_mapping
 from sentinel_vip.decision.facts import SentinelAnswer
 from sentinel_vip.errors import ExitCode
+from support.config import merge, table
 
 KEEPALIVED_MAIN = """\
 global_defs {
@@ -50,15 +51,8 @@ def tree(files: dict):
 
 
 def make_config(**sections):
-    table = {
-        "master_name": "mymaster",
-        "sentinel": {"addresses": ["10.0.0.1", "10.0.0.2", "10.0.0.3"]},
-        "vip": {"address": "10.0.0.100", "interface": "eth0"},
-        "keepalived": {"config_file": "/k/keepalived.conf", "snippet": "/k/conf.d/svip.conf"},
-    }
-    for name, values in sections.items():
-        table.setdefault(name, {}).update(values)
-    return from_mapping(table)
+    keepalived = {"config_file": "/k/keepalived.conf", "snippet": "/k/conf.d/svip.conf"}
+    return from_mapping(merge(table(keepalived=keepalived), sections))
 
 
 def statuses(found, item=None):

@@ -1,7 +1,7 @@
 """``sentinel-vip status``: what this node is doing now, at a glance or as stable JSON.
 
-Acquisition (``gather``) asks the local Redis (INFO replication via redis-py: not a hot
-path), every Sentinel and the local state files; presentation (``table``) is pure, so its
+Acquisition (``gather``) asks the local Redis (INFO replication, ``local_redis.read_info``),
+every Sentinel and the local state files; presentation (``table``) is pure, so its
 output is tested with plain data. The JSON document is versioned by ``SCHEMA`` (docs/admin.md
 describes it); fields are only ever added within a version.
 """

@@ -104,7 +104,8 @@ def parse_info(text) -> dict:
 
 
 def _number(text: str):
+    """An integer when ``text`` is one written the canonical way ("0123", an id, stays)."""
     stripped = text.strip()
-    if stripped.lstrip("-").isdigit() and len(stripped) < 20:
+    if stripped.lstrip("-").isdigit() and len(stripped) < 20 and str(int(stripped)) == stripped:
         return int(stripped)
     return stripped

@@ -1,5 +1,5 @@
 """Behaviours for support.resp_server's ``FakeServer`` that misbehave on purpose: servers
-that lie, drip, flood or relay. They read real RESP commands with ``read_command`` so AUTH
+that lie, drip, flood or relay. They read real RESP commands (``answering``) so AUTH
 can be answered before the hostile part starts.
 """
 
@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from typing import Callable, Optional
 
-from support.resp_server import FakeServer, array, bulk, read_command
+from support.resp_server import FakeServer, answering, array, bulk
 
 # -- behaviours ---------------------------------------------------------------------------------
 
@@ -18,22 +17,17 @@ from support.resp_server import FakeServer, array, bulk, read_command
 def after_auth(then: Callable[[socket.socket, FakeServer, list], None]):
     """Answer AUTH/HELLO/PING like a server would, then hand the first real command to ``then``."""
 
-    def behaviour(conn: socket.socket, server: FakeServer) -> None:
-        buf = bytearray()
-        while True:
-            cmd = read_command(conn, buf)
-            if cmd is None:
-                return
-            server.commands.append(cmd)
-            if cmd[0].upper() == "AUTH":
-                conn.sendall(b"+OK\r\n")
-            elif cmd[0].upper() == "PING":
-                conn.sendall(b"+PONG\r\n")
-            else:
-                then(conn, server, cmd)
-                return
+    def answer(conn: socket.socket, server: FakeServer, cmd: list):
+        if cmd[0].upper() == "AUTH":
+            conn.sendall(b"+OK\r\n")
+        elif cmd[0].upper() == "PING":
+            conn.sendall(b"+PONG\r\n")
+        else:
+            then(conn, server, cmd)
+            return False
+        return True
 
-    return behaviour
+    return answering(answer)
 
 
 def sends(payload: bytes, then_close: bool = True):
@@ -82,35 +76,30 @@ def sentinel(
     ``runid`` is the master's run_id it reports ("" = not read yet), ``myid`` its own id (by
     default one per server, from its port). Pipelined commands are answered in order."""
 
-    def behaviour(conn, server):
-        buf = bytearray()
-        while True:
-            cmd = read_command(conn, buf)
-            if cmd is None:
-                return
-            server.commands.append(cmd)
-            word = " ".join(cmd[:2]).upper()
-            if cmd[0].upper() == "AUTH":
-                conn.sendall(b"+OK\r\n")
-            elif cmd[0].upper() == "PING":
-                conn.sendall(b"+PONG\r\n")
-            elif word == "SENTINEL MYID":
-                conn.sendall(bulk(myid if myid is not None else f"{server.port:040x}"))
-            elif word in ("SENTINEL GET-MASTER-ADDR-BY-NAME", "SENTINEL GET-PRIMARY-ADDR-BY-NAME"):
-                conn.sendall(array(ip, str(port)))
-            elif word in ("SENTINEL MASTER", "SENTINEL PRIMARY"):
-                if master_reply is not None:
-                    conn.sendall(master_reply)
-                    if not master_reply:
-                        server.hold(conn)
-                    return
-                fields = ["name", cmd[2], "ip", ip, "port", str(port), "runid", runid,
-                          "flags", flags, "failover-state", "none", "quorum", "2"]  # fmt: skip
-                conn.sendall(array(*fields))
-            else:
-                conn.sendall(b"-ERR unknown command\r\n")
+    def answer(conn, server, cmd):
+        word = " ".join(cmd[:2]).upper()
+        if cmd[0].upper() == "AUTH":
+            conn.sendall(b"+OK\r\n")
+        elif cmd[0].upper() == "PING":
+            conn.sendall(b"+PONG\r\n")
+        elif word == "SENTINEL MYID":
+            conn.sendall(bulk(myid if myid is not None else f"{server.port:040x}"))
+        elif word in ("SENTINEL GET-MASTER-ADDR-BY-NAME", "SENTINEL GET-PRIMARY-ADDR-BY-NAME"):
+            conn.sendall(array(ip, str(port)))
+        elif word in ("SENTINEL MASTER", "SENTINEL PRIMARY"):
+            if master_reply is not None:
+                conn.sendall(master_reply)
+                if not master_reply:
+                    server.hold(conn)
+                return False
+            fields = ["name", cmd[2], "ip", ip, "port", str(port), "runid", runid,
+                      "flags", flags, "failover-state", "none", "quorum", "2"]  # fmt: skip
+            conn.sendall(array(*fields))
+        else:
+            conn.sendall(b"-ERR unknown command\r\n")
+        return True
 
-    return behaviour
+    return answering(answer)
 
 
 def relay(port: int, gate: threading.Event, limit: float = 10.0):
@@ -161,14 +150,3 @@ def after(behaviour, done: threading.Event):
             done.set()
 
     return wrapped
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str):
-    end = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)

@@ -24,7 +24,7 @@ from hostile import sentinel
 from sentinel_vip.admin.doctor import parse_report
 from sentinel_vip.errors import ExitCode
 from support.config import node_table, write_config, write_private
-from support.resp_server import FakeServer, array, bulk, read_command
+from support.resp_server import FakeServer, answering, array, bulk
 from support.servers import KEEPALIVED_ENV, Run, free_ports, user_prefix
 
 ADDRESS_SPACE = 1 << 30  # far more than a run needs; far less than an unbounded read takes
@@ -294,23 +294,18 @@ def test_a_track_file_pre_created_in_a_sticky_directory_is_refused(
 # -- the local Redis port -----------------------------------------------------------------------
 
 
-def squatter(conn, server):
+@answering
+def squatter(conn, server, cmd):
     """What a local user listening on the Redis port sees, and a fake ROLE master."""
-    buf = bytearray()
-    while True:
-        cmd = read_command(conn, buf)
-        if cmd is None:
-            return
-        server.commands.append(cmd)
-        word = cmd[0].upper()
-        if word == "AUTH":
-            conn.sendall(b"+OK\r\n")
-        elif word == "ROLE":
-            conn.sendall(b"*3\r\n" + array("master")[4:] + b":0\r\n*0\r\n")
-        elif word == "INFO":  # a run_id of its own: it is the server at that address
-            conn.sendall(bulk(f"# Server\r\nrun_id:{'5' * 40}\r\n"))
-        else:
-            conn.sendall(b"-ERR unknown command\r\n")
+    word = cmd[0].upper()
+    if word == "AUTH":
+        conn.sendall(b"+OK\r\n")
+    elif word == "ROLE":
+        conn.sendall(b"*3\r\n" + array("master")[4:] + b":0\r\n*0\r\n")
+    elif word == "INFO":  # a run_id of its own: it is the server at that address
+        conn.sendall(bulk(f"# Server\r\nrun_id:{'5' * 40}\r\n"))
+    else:
+        conn.sendall(b"-ERR unknown command\r\n")
 
 
 def test_tcp_to_loopback_leaks_the_password_to_a_squatter_and_doctor_warns(

@@ -6,8 +6,9 @@ connection in a thread. Two ways to write a behaviour:
 
 - ``scripted(*actions)``: one action per chunk the client sends: bytes (sent back),
   ``HOLD`` (never answer), ``CLOSE`` (hang up), or ``callable(conn, stopping)``.
-- anything else, reading real commands with ``read_command`` (tests/hardening/hostile.py
-  has Sentinels that lie, drip or flood).
+- ``answering(answer)``: ``answer(conn, server, command)`` for each command the client
+  sends (tests/hardening/hostile.py has Sentinels that lie, drip or flood); or anything
+  else, reading commands with ``read_command``.
 
 ``received`` keeps the raw chunks of scripted servers, ``commands`` the parsed commands of
 behaviours that record them; ``accepted`` lets a test wait for a connection instead of
@@ -174,6 +175,24 @@ def scripted(*actions) -> Callable:
                 continue
             conn.sendall(action)
         server.stopping.wait()
+
+    return behaviour
+
+
+def answering(answer: Callable) -> Callable:
+    """A behaviour handing each command the client sends (also kept in ``server.commands``)
+    to ``answer(conn, server, command)``; the connection ends when the client hangs up or
+    ``answer`` returns False."""
+
+    def behaviour(conn: socket.socket, server: FakeServer) -> None:
+        buf = bytearray()
+        while True:
+            command = read_command(conn, buf)
+            if command is None:
+                return
+            server.commands.append(command)
+            if answer(conn, server, command) is False:
+                return
 
     return behaviour
 

@@ -21,19 +21,20 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
 import tempfile
 import time
 from types import SimpleNamespace
 
 import pytest
 
+from sentinel_vip.admin.doctor import parse_report
 from sentinel_vip.deadline import Deadline
+from sentinel_vip.errors import ExitCode
 from sentinel_vip.probes.endpoint import Endpoint, TLSSettings
 from support import certs as certs_factory
 from support.config import node_table, tls_table, write_config
 from support.resp_server import FakeServer, silent
-from support.servers import ServerProc, free_ports, wait_for
+from support.servers import ServerProc, free_ports, run_pyz, wait_for
 
 NAME = certs_factory.SERVER_NAME
 MASTER = "mymaster"
@@ -312,29 +313,75 @@ def test_demotion_really_demotes_over_tls_with_a_server_name(node):
 # -- the commands as keepalived and an admin run them --------------------------------------
 
 
-def test_check_status_and_doctor_agree_over_tls_with_a_server_name(runnable_pyz, node):
-    """The whole program: a config reaching D and S over TLS with ``server_name`` naming
-    the certificate's only name: status sees both, doctor's redis line is ok."""
-    d = node.d  # S names M, not D: the check would fail for that, so it is judged above
-    workdir = os.path.join(node.root, "pyz")
-    table = node_table(workdir, d.tls_port, [f"127.0.0.1:{node.s.tls_port}"])
-    table["redis"].update(password=node.admin, tls=tls_table(node.certs.ca, server_name=NAME))
-    table["sentinel"].update(password=node.admin, tls=tls_table(node.certs.ca, server_name=NAME))
+@pytest.fixture(scope="module")
+def tls_set(node):
+    """TLS only, certificates naming redis.test only: master A, B (this node's Redis, to be
+    demoted) and Sentinel S, which reaches A and B over TLS (tls-replication)."""
+    made, admin = node.certs, node.admin
+    admin_tls = TLSSettings(True, made.ca, made.client, made.client_key, NAME, True)
+    files = [f"tls-cert-file {made.server}", f"tls-key-file {made.server_key}",
+             f"tls-ca-cert-file {made.ca}", "tls-auth-clients optional", "tls-replication yes",
+             f'requirepass "{admin}"']  # fmt: skip
+    a_port, b_port, s_port = free_ports(3)
+    servers = [
+        ServerProc(os.path.join(node.root, "tls-a"), [*files, f'masterauth "{admin}"'],
+                   port=0, tls_port=a_port, admin_password=admin, admin_tls=admin_tls),
+        ServerProc(os.path.join(node.root, "tls-b"), [*files, f'masterauth "{admin}"'],
+                   port=0, tls_port=b_port, admin_password=admin, admin_tls=admin_tls),
+        ServerProc(os.path.join(node.root, "tls-s"),
+                   [*files, f"sentinel monitor {MASTER} 127.0.0.1 {a_port} 1",
+                    f'sentinel auth-pass {MASTER} "{admin}"'],
+                   sentinel=True, port=0, tls_port=s_port, admin_password=admin,
+                   admin_tls=admin_tls),
+    ]  # fmt: skip
+    try:
+        for server in servers:
+            server.start()
+        yield SimpleNamespace(a=servers[0], b=servers[1], s=servers[2])
+    finally:
+        for server in reversed(servers):
+            server.stop()
+
+
+def tls_config(node, tls_set, server, name: str) -> str:
+    """This node's config for ``server`` (A or B), everything over TLS with server_name."""
+    workdir = os.path.join(node.root, name)
+    table = node_table(workdir, server.tls_port, [f"127.0.0.1:{tls_set.s.tls_port}"])
+    for section in ("redis", "sentinel"):
+        table[section].update(password=node.admin, tls=tls_table(node.certs.ca, server_name=NAME))
     table["check"]["deadline"] = 2
-    config = write_config(os.path.join(workdir, "c.toml"), table)
+    table["notify"]["deadline"] = 5
+    return write_config(os.path.join(workdir, "c.toml"), table)
 
-    def run(*args):
-        return subprocess.run(
-            [str(runnable_pyz), "--config", config, *args], capture_output=True, text=True,
-            stdin=subprocess.DEVNULL, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-            timeout=60, check=False,
-        )  # fmt: skip
 
-    status = run("status", "--json")
+def test_the_program_over_tls_with_a_server_name(runnable_pyz, node, tls_set):
+    """check, status and doctor on A, notify's demotion of B: every command reaches its
+    servers with the certificate checked against server_name, not against 127.0.0.1."""
+    a_config = tls_config(node, tls_set, tls_set.a, "pyz-a")
+    check = run_pyz(runnable_pyz, a_config, "check")
+    assert check.returncode == ExitCode.OK, check
+    status = run_pyz(runnable_pyz, a_config, "status", "--json")
     assert status.returncode == 0, status
     doc = json.loads(status.stdout)
     assert doc["redis"]["reachable"] and doc["redis"]["role"] == "master", doc["redis"]
-    assert [a["answered"] for a in doc["sentinels"]["answers"]] == [True], doc["sentinels"]
-    doctor = run("doctor")
-    redis_lines = [line for line in doctor.stdout.splitlines() if "  redis  " in line]
-    assert redis_lines and redis_lines[0].startswith("ok"), doctor.stdout
+    assert doc["sentinels"]["master_is_this_node"], doc["sentinels"]
+    doctor = run_pyz(runnable_pyz, a_config, "doctor")
+    assert parse_report(doctor.stdout).get("redis") == ["ok"], doctor.stdout
+
+    # B replicates A until Sentinel knows it as A's replica, then is promoted by hand:
+    # notify on B (keepalived says BACKUP) must demote it back, over TLS.
+    b = tls_set.b
+    b.call("REPLICAOF", "127.0.0.1", str(tls_set.a.tls_port))
+    wait_for(
+        lambda: any(str(b.tls_port) in e for e in tls_set.s.call("SENTINEL", "REPLICAS", MASTER)),
+        30, "Sentinel to list B as A's replica",
+    )  # fmt: skip
+    b.call("REPLICAOF", "NO", "ONE")
+    b_config = tls_config(node, tls_set, b, "pyz-b")
+    notify = run_pyz(runnable_pyz, b_config, "notify", "INSTANCE", "VI_1", "BACKUP", "100")
+    assert notify.returncode == ExitCode.OK, notify
+    with open(os.path.join(node.root, "pyz-b", "state", "history.jsonl")) as fh:
+        record = json.loads(fh.read().splitlines()[-1])
+    assert record["action"] == "demoted", record
+    role = b.call("ROLE")
+    assert role[0] == "slave" and role[2] == tls_set.a.tls_port, role

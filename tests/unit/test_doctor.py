@@ -260,6 +260,9 @@ def test_redis_checks():
     assert statuses(found) == [("ok", "redis"), ("fail", "replication"), ("warn", "min-replicas")]
     found = doctor_checks.redis({**base, "info": {"role": "master"}, "min_replicas": 1}, "")
     assert statuses(found) == [("ok", "redis"), ("ok", "min-replicas")]
+    tls = {**base, "error_kind": "tls", "error": "certificate verify failed: Hostname mismatch"}
+    found = doctor_checks.redis(tls, "")
+    assert statuses(found) == [("fail", "redis")] and "server_name" in found[0].fix
 
 
 def test_fence_checks():

@@ -22,9 +22,8 @@ PYZ := dist/sentinel-vip.pyz
 VENDOR_FILE := packaging/vendor.txt
 VENDOR_CACHE := .cache/vendor
 PYTHON_FLOOR := 3.9
-# redis-py imports asyncio.timeout only under a `sys.version_info >= (3, 11)` guard and falls
-# back to the vendored async_timeout; vermin cannot see the guard.
-VERMIN_VENDOR_EXCLUDES := asyncio.timeout
+# Names vermin flags in vendored code that a version guard protects (none today).
+VERMIN_VENDOR_EXCLUDES :=
 # Our own code marks a version-guarded import with `# novm` on that line instead; list a name
 # here only when a comment cannot do.
 VERMIN_SRC_EXCLUDES :=
@@ -35,10 +34,10 @@ UNIT_MARKERS := not integration and not e2e and not packaging and not hardening 
 TEST_TARGETS := lint floor unit integration
 CLEAN_PATHS := dist build .pytest_cache .ruff_cache
 
-# The venv gets the same redis/tomli versions the pyz vendors.
+# The venv gets the same tomli version the pyz vendors.
 VENDOR_PINS := $(shell sed -n 's/^\([A-Za-z0-9._-]*==[^ ]*\) .*/\1/p' $(VENDOR_FILE))
 # ruff and vermin pinned: their verdicts (lint, floor) must not change under us.
-VENV_REQUIREMENTS := $(VENDOR_PINS) pytest fakeredis hypothesis ruff==0.17.6 vermin==1.9.2
+VENV_REQUIREMENTS := $(VENDOR_PINS) pytest hypothesis ruff==0.17.6 vermin==1.9.2
 VENV_STAMP := $(VENV)/.installed-$(firstword $(shell echo '$(VENV_REQUIREMENTS)' | md5sum))
 # Targets need our venv only when PYTHON is ours: `make test PYTHON=/other/python` skips it.
 PYTHON_DEP := $(if $(filter $(VENV)/bin/python,$(PYTHON)),$(VENV_STAMP))

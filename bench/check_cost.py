@@ -3,7 +3,7 @@
 
 keepalived execs its track script every interval on every node, forever, so the check's own
 wall and CPU time matter. This starts a real local Redis (master) and Sentinels on loopback
-(tests/integration/servers.py's ``Cluster``), then execs, alternately so both see the same
+(tests/support/cluster.py's ``Cluster``), then execs, alternately so both see the same
 machine load:
 
   classic  a bash script: ``REPLICATION_DATA=$(redis-cli info replication);
@@ -36,9 +36,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests" / "integration")]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
-from servers import Cluster, binaries_available  # noqa: E402
+from support.cluster import Cluster  # noqa: E402
+from support.servers import binaries_available  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 SYSTEM_PYTHON = "/usr/bin/python3"

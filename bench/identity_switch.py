@@ -6,7 +6,7 @@ Identity is decided by run_id (issue 10). Right after a switch Sentinel names th
 replica before it has read its run_id: Sentinel resets the master instance, and reads INFO
 of the new master only at its next INFO period (10 s for a master). Meanwhile ``check``
 confirms identity by probing the named address from the node itself (same run_id as the
-local Redis). This measures, on a loopback cluster (tests/integration/servers.py: one master,
+local Redis). This measures, on a loopback cluster (tests/support/cluster.py: one master,
 two replicas, three Sentinels), for each ``SENTINEL FAILOVER``:
 
   check_ok_s     from the switch (a Sentinel majority names the new master) to the first
@@ -29,9 +29,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests" / "integration")]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
-from servers import Cluster, binaries_available, wait_for  # noqa: E402
+from support.cluster import Cluster  # noqa: E402
+from support.servers import binaries_available, wait_for  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 

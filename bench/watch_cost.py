@@ -30,10 +30,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "integration"))
+sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
-from servers import Cluster  # noqa: E402
+from support.cluster import Cluster  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "watch-cost.json"
 UP = ("state=alive", "(re)connected")  # this build's log line, the previous one's

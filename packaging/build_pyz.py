@@ -7,7 +7,7 @@ bytes: entries are sorted and every entry gets the same timestamp, mode and comp
 
 We build the zip ourselves instead of ``python -m zipapp`` (which copies file mtimes and
 modes) and do not use shiv/pex (they unpack into $HOME, which keepalived's script user may not
-have). Vendored packages sit at the archive root so ``import redis`` works from the pyz.
+have). Vendored packages sit at the archive root so ``import tomli`` works from the pyz.
 
 Every module is shipped as source and, next to it, as bytecode for the building interpreter
 (``mod.pyc`` beside ``mod.py``, the layout zipimport reads). keepalived runs the check every

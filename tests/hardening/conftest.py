@@ -16,8 +16,9 @@ import subprocess
 import tempfile
 
 import pytest
-from harden import FUZZ_COUNTS, SCRIPT_USER, ServerProc
-from servers import SyslogListener
+from harden import FUZZ_COUNTS, SCRIPT_USER
+
+from support.servers import ServerProc, SyslogListener
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -1,127 +1,15 @@
-"""Fake Redis/Sentinel servers on loopback that misbehave on purpose.
-
-``FakeServer(behaviour)`` accepts connections on a free 127.0.0.1 port and runs
-``behaviour(conn, server)`` for each in a thread. Behaviours read real RESP commands with
-``read_command`` so AUTH can be answered before the hostile part starts. Every socket is
-closed by ``stop()``; ``accepted`` lets tests wait for a connection instead of sleeping.
+"""Behaviours for support.resp_server's ``FakeServer`` that misbehave on purpose: servers
+that lie, drip, flood or relay. They read real RESP commands (``answering``) so AUTH
+can be answered before the hostile part starts.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
-import time
 from typing import Callable, Optional
 
-
-def read_command(conn: socket.socket, buf: bytearray) -> Optional[list]:
-    """One RESP array of bulk strings from the client, or None when it hung up."""
-
-    def line() -> Optional[bytes]:
-        while b"\r\n" not in buf:
-            chunk = conn.recv(65536)
-            if not chunk:
-                return None
-            buf.extend(chunk)
-        end = buf.index(b"\r\n")
-        out = bytes(buf[:end])
-        del buf[: end + 2]
-        return out
-
-    head = line()
-    if head is None or not head.startswith(b"*"):
-        return None
-    args = []
-    for _ in range(int(head[1:])):
-        size_line = line()
-        if size_line is None:
-            return None
-        size = int(size_line[1:])
-        while len(buf) < size + 2:
-            chunk = conn.recv(65536)
-            if not chunk:
-                return None
-            buf.extend(chunk)
-        args.append(bytes(buf[:size]).decode("utf-8", "replace"))
-        del buf[: size + 2]
-    return args
-
-
-def bulk(text: str) -> bytes:
-    data = text.encode()
-    return b"$%d\r\n%s\r\n" % (len(data), data)
-
-
-def array(*items: str) -> bytes:
-    return b"*%d\r\n" % len(items) + b"".join(bulk(i) for i in items)
-
-
-class FakeServer:
-    def __init__(self, behaviour: Callable[[socket.socket, FakeServer], None]) -> None:
-        self.behaviour = behaviour
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(64)
-        self.port = self.listener.getsockname()[1]
-        self.address = f"127.0.0.1:{self.port}"
-        self.stopping = threading.Event()
-        self.accepted = threading.Semaphore(0)
-        self.commands: list = []  # every command seen, for "was it asked?" assertions
-        self._conns: list = []
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        self.listener.settimeout(0.1)
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                self._conns.append(conn)
-            self.accepted.release()
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn: socket.socket) -> None:
-        try:
-            self.behaviour(conn, self)
-        except OSError:
-            pass
-        finally:
-            try:
-                conn.close()
-            except OSError:
-                pass
-
-    def wait_accepted(self, timeout: float = 10.0) -> bool:
-        return self.accepted.acquire(timeout=timeout)
-
-    def hold(self, conn: socket.socket) -> None:
-        """Keep the connection open, reading and discarding, until the server stops."""
-        conn.settimeout(0.1)
-        while not self.stopping.is_set():
-            try:
-                if not conn.recv(65536):
-                    return
-            except socket.timeout:
-                continue
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.listener.close()
-        with self._lock:
-            for conn in self._conns:
-                try:
-                    conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-        self._thread.join(2)
-
+from support.resp_server import FakeServer, answering, array, bulk
 
 # -- behaviours ---------------------------------------------------------------------------------
 
@@ -129,27 +17,17 @@ class FakeServer:
 def after_auth(then: Callable[[socket.socket, FakeServer, list], None]):
     """Answer AUTH/HELLO/PING like a server would, then hand the first real command to ``then``."""
 
-    def behaviour(conn: socket.socket, server: FakeServer) -> None:
-        buf = bytearray()
-        while True:
-            cmd = read_command(conn, buf)
-            if cmd is None:
-                return
-            server.commands.append(cmd)
-            if cmd[0].upper() == "AUTH":
-                conn.sendall(b"+OK\r\n")
-            elif cmd[0].upper() == "PING":
-                conn.sendall(b"+PONG\r\n")
-            else:
-                then(conn, server, cmd)
-                return
+    def answer(conn: socket.socket, server: FakeServer, cmd: list):
+        if cmd[0].upper() == "AUTH":
+            conn.sendall(b"+OK\r\n")
+        elif cmd[0].upper() == "PING":
+            conn.sendall(b"+PONG\r\n")
+        else:
+            then(conn, server, cmd)
+            return False
+        return True
 
-    return behaviour
-
-
-def silent(conn, server):
-    """Accepts, never answers (not even AUTH)."""
-    server.hold(conn)
+    return answering(answer)
 
 
 def sends(payload: bytes, then_close: bool = True):
@@ -198,35 +76,30 @@ def sentinel(
     ``runid`` is the master's run_id it reports ("" = not read yet), ``myid`` its own id (by
     default one per server, from its port). Pipelined commands are answered in order."""
 
-    def behaviour(conn, server):
-        buf = bytearray()
-        while True:
-            cmd = read_command(conn, buf)
-            if cmd is None:
-                return
-            server.commands.append(cmd)
-            word = " ".join(cmd[:2]).upper()
-            if cmd[0].upper() == "AUTH":
-                conn.sendall(b"+OK\r\n")
-            elif cmd[0].upper() == "PING":
-                conn.sendall(b"+PONG\r\n")
-            elif word == "SENTINEL MYID":
-                conn.sendall(bulk(myid if myid is not None else f"{server.port:040x}"))
-            elif word in ("SENTINEL GET-MASTER-ADDR-BY-NAME", "SENTINEL GET-PRIMARY-ADDR-BY-NAME"):
-                conn.sendall(array(ip, str(port)))
-            elif word in ("SENTINEL MASTER", "SENTINEL PRIMARY"):
-                if master_reply is not None:
-                    conn.sendall(master_reply)
-                    if not master_reply:
-                        server.hold(conn)
-                    return
-                fields = ["name", cmd[2], "ip", ip, "port", str(port), "runid", runid,
-                          "flags", flags, "failover-state", "none", "quorum", "2"]  # fmt: skip
-                conn.sendall(array(*fields))
-            else:
-                conn.sendall(b"-ERR unknown command\r\n")
+    def answer(conn, server, cmd):
+        word = " ".join(cmd[:2]).upper()
+        if cmd[0].upper() == "AUTH":
+            conn.sendall(b"+OK\r\n")
+        elif cmd[0].upper() == "PING":
+            conn.sendall(b"+PONG\r\n")
+        elif word == "SENTINEL MYID":
+            conn.sendall(bulk(myid if myid is not None else f"{server.port:040x}"))
+        elif word in ("SENTINEL GET-MASTER-ADDR-BY-NAME", "SENTINEL GET-PRIMARY-ADDR-BY-NAME"):
+            conn.sendall(array(ip, str(port)))
+        elif word in ("SENTINEL MASTER", "SENTINEL PRIMARY"):
+            if master_reply is not None:
+                conn.sendall(master_reply)
+                if not master_reply:
+                    server.hold(conn)
+                return False
+            fields = ["name", cmd[2], "ip", ip, "port", str(port), "runid", runid,
+                      "flags", flags, "failover-state", "none", "quorum", "2"]  # fmt: skip
+            conn.sendall(array(*fields))
+        else:
+            conn.sendall(b"-ERR unknown command\r\n")
+        return True
 
-    return behaviour
+    return answering(answer)
 
 
 def relay(port: int, gate: threading.Event, limit: float = 10.0):
@@ -277,14 +150,3 @@ def after(behaviour, done: threading.Event):
             done.set()
 
     return wrapped
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str):
-    end = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)

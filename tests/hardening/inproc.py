@@ -15,10 +15,10 @@ import signal
 import tempfile
 
 from harden import CODES, history_records, temp_leftovers
-from servers import SyslogListener
 
 from sentinel_vip import cli, log
 from sentinel_vip.errors import ExitCode
+from support.servers import SyslogListener
 
 
 class Sandbox:

@@ -12,20 +12,11 @@ import signal
 from pathlib import Path
 
 import pytest
-from harden import (
-    ServerProc,
-    assert_clean_failure,
-    base_table,
-    history_records,
-    run_pyz,
-    start_pyz,
-    temp_leftovers,
-    wait_for,
-    write_config,
-    write_private,
-)
+from harden import assert_clean_failure, history_records, start_pyz, temp_leftovers
 
 from sentinel_vip.errors import ExitCode
+from support.config import node_table, write_config, write_private
+from support.servers import ServerProc, run_pyz, wait_for
 
 # The documented minimal ACLs (docs/security.md). AUTH and HELLO need no permission.
 CHECK_ACL = "+role +info"
@@ -92,7 +83,7 @@ class AclNode:
         self.b.call("REPLICAOF", "NO", "ONE")
 
     def config(self, user=None, **sections) -> str:
-        table = base_table(self.root, self.b.port, [f"127.0.0.1:{self.s.port}"])
+        table = node_table(self.root, self.b.port, [f"127.0.0.1:{self.s.port}"])
         rpw = write_private(os.path.join(self.root, "redis.pw"), self.redis_pw + "\n", 0o640)
         spw = write_private(os.path.join(self.root, "sentinel.pw"), self.sentinel_pw + "\n", 0o640)
         table["redis"].update(username="sentinel-vip", password_file=rpw)

@@ -8,12 +8,14 @@ import os
 import subprocess
 
 import pytest
-from harden import KEEPALIVED_ENV, count, history_records, temp_leftovers, to_toml, write_private
+from harden import count, history_records, temp_leftovers
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from inproc import Sandbox
 
 from sentinel_vip.errors import ExitCode
+from support.config import to_toml, write_private
+from support.servers import KEEPALIVED_ENV
 
 FUZZ = settings(
     database=None,

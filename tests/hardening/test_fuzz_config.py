@@ -10,12 +10,13 @@ import os
 import stat
 
 import pytest
-from harden import count, to_toml, write_private
+from harden import count
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from inproc import Sandbox
 
 from sentinel_vip.errors import ExitCode
+from support.config import to_toml, write_private
 
 
 def fuzz(examples: int):

@@ -12,29 +12,13 @@ import signal
 import time
 
 import pytest
-from harden import (
-    assert_clean_failure,
-    base_table,
-    history_records,
-    run_pyz,
-    start_pyz,
-    temp_leftovers,
-    write_config,
-    write_private,
-)
-from hostile import (
-    FakeServer,
-    array,
-    drip,
-    huge_reply,
-    read_command,
-    sends,
-    sentinel,
-    silent,
-    wait_until,
-)
+from harden import assert_clean_failure, history_records, start_pyz, temp_leftovers
+from hostile import drip, huge_reply, sends, sentinel
 
 from sentinel_vip.errors import ExitCode
+from support.config import node_table, write_config, write_private
+from support.resp_server import FakeServer, answering, array, silent
+from support.servers import run_pyz, wait_for
 
 CHECK_DEADLINE = 0.8
 NOTIFY_DEADLINE = 2.0
@@ -77,7 +61,7 @@ def node(workdir, local_redis, syslog):
     def make(*behaviours, redis_port=None, **overrides):
         fakes = [FakeServer(b) for b in behaviours]
         servers.extend(fakes)
-        table = base_table(
+        table = node_table(
             workdir, redis_port or local_redis.port, [f.address for f in fakes], syslog.path
         )
         table["redis"]["password_file"] = password_file
@@ -281,15 +265,10 @@ def test_hung_sentinels_do_not_stall_notify_past_its_deadline(runnable_pyz, node
 FORGED = "\n<30>Dec  1 00:00:00 sentinel-vip[1]: event=check verdict=ok code=0\x1b[2J\x07\u2028"
 
 
-def evil_errors(conn, server):
+@answering
+def evil_errors(conn, server, cmd):
     """Every command answered with an error whose text carries control characters."""
-    buf = bytearray()
-    while True:
-        cmd = read_command(conn, buf)
-        if cmd is None:
-            return
-        server.commands.append(cmd)
-        conn.sendall(f"-ERR evil{FORGED}\r\n".encode())
+    conn.sendall(f"-ERR evil{FORGED}\r\n".encode())
 
 
 def assert_one_clean_line_each(lines, where):
@@ -319,5 +298,5 @@ def test_control_characters_from_sentinels_are_never_printed_raw(
         for line in shown.stdout.splitlines():
             assert line.isprintable() and not line.startswith("<30>"), (command, line)
         assert "evil" in shown.stdout and "\\x1b[2J" in shown.stdout, shown.stdout
-    wait_until(lambda: any("event=check " in line for line in syslog.lines()), 5, "check log")
+    wait_for(lambda: any("event=check " in line for line in syslog.lines()), 5, "check log")
     assert_one_clean_line_each(syslog.lines(), "syslog")

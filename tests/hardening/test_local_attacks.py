@@ -19,19 +19,13 @@ import subprocess
 import time
 
 import pytest
-from harden import (
-    KEEPALIVED_ENV,
-    Run,
-    base_table,
-    free_ports,
-    user_prefix,
-    write_config,
-    write_private,
-)
-from hostile import FakeServer, array, bulk, read_command, sentinel
+from hostile import sentinel
 
 from sentinel_vip.admin.doctor import parse_report
 from sentinel_vip.errors import ExitCode
+from support.config import node_table, write_config, write_private
+from support.resp_server import FakeServer, answering, array, bulk
+from support.servers import KEEPALIVED_ENV, Run, free_ports, user_prefix
 
 ADDRESS_SPACE = 1 << 30  # far more than a run needs; far less than an unbounded read takes
 PROMPT = 30.0  # seconds: a hung run fails here, not at the suite's timeout
@@ -87,7 +81,7 @@ def node(workdir, local_redis, syslog, script_user):
     state = owned_dir(os.path.join(workdir, "state"), script_user)
     metrics = owned_dir(os.path.join(workdir, "metrics"), script_user, 0o755)
     fake = FakeServer(sentinel("127.0.0.1", local_redis.port))
-    table = base_table(workdir, local_redis.port, [fake.address], syslog.path)
+    table = node_table(workdir, local_redis.port, [fake.address], syslog.path)
     secret = write_private(
         os.path.join(workdir, "redis.pw"), local_redis.admin_password + "\n", 0o640
     )
@@ -207,7 +201,7 @@ def sentinel_dir(workdir, script_user):
 
 
 def admin_config(workdir: str, sentinel_dir: str) -> str:
-    table = base_table(workdir, free_ports(1)[0], ["127.0.0.1:1"])
+    table = node_table(workdir, free_ports(1)[0], ["127.0.0.1:1"])
     table["sentinel"]["config_files"] = [os.path.join(sentinel_dir, "sentinel.conf")]
     table["vip"] = {"address": "10.0.0.100", "interface": "lo"}
     conf_d = os.path.join(workdir, "keepalived", "conf.d")
@@ -300,23 +294,18 @@ def test_a_track_file_pre_created_in_a_sticky_directory_is_refused(
 # -- the local Redis port -----------------------------------------------------------------------
 
 
-def squatter(conn, server):
+@answering
+def squatter(conn, server, cmd):
     """What a local user listening on the Redis port sees, and a fake ROLE master."""
-    buf = bytearray()
-    while True:
-        cmd = read_command(conn, buf)
-        if cmd is None:
-            return
-        server.commands.append(cmd)
-        word = cmd[0].upper()
-        if word == "AUTH":
-            conn.sendall(b"+OK\r\n")
-        elif word == "ROLE":
-            conn.sendall(b"*3\r\n" + array("master")[4:] + b":0\r\n*0\r\n")
-        elif word == "INFO":  # a run_id of its own: it is the server at that address
-            conn.sendall(bulk(f"# Server\r\nrun_id:{'5' * 40}\r\n"))
-        else:
-            conn.sendall(b"-ERR unknown command\r\n")
+    word = cmd[0].upper()
+    if word == "AUTH":
+        conn.sendall(b"+OK\r\n")
+    elif word == "ROLE":
+        conn.sendall(b"*3\r\n" + array("master")[4:] + b":0\r\n*0\r\n")
+    elif word == "INFO":  # a run_id of its own: it is the server at that address
+        conn.sendall(bulk(f"# Server\r\nrun_id:{'5' * 40}\r\n"))
+    else:
+        conn.sendall(b"-ERR unknown command\r\n")
 
 
 def test_tcp_to_loopback_leaks_the_password_to_a_squatter_and_doctor_warns(
@@ -329,7 +318,7 @@ def test_tcp_to_loopback_leaks_the_password_to_a_squatter_and_doctor_warns(
     squat = FakeServer(squatter)
     try:
         fake = FakeServer(sentinel("127.0.0.1", squat.port))
-        table = base_table(workdir, squat.port, [fake.address], syslog.path)
+        table = node_table(workdir, squat.port, [fake.address], syslog.path)
         table["redis"]["password_file"] = write_private(
             os.path.join(workdir, "redis.pw"), "the-password\n"
         )
@@ -352,7 +341,7 @@ def test_a_unix_socket_in_redis_own_directory_cannot_be_squatted(
     """The recommended setup: Redis on a unix socket in a directory only its user (here
     root) can write. A squatter on the TCP port gets nothing; while Redis is down the script
     user cannot put a socket there; the check fails instead of passing."""
-    from harden import ServerProc
+    from support.servers import ServerProc
 
     run_dir = os.path.join(workdir, "redis-run")
     os.makedirs(run_dir, mode=0o755)
@@ -365,7 +354,7 @@ def test_a_unix_socket_in_redis_own_directory_cannot_be_squatted(
     squat = FakeServer(squatter)
     fake = FakeServer(sentinel("127.0.0.1", redis.port))
     try:
-        table = base_table(workdir, squat.port, [fake.address], syslog.path)
+        table = node_table(workdir, squat.port, [fake.address], syslog.path)
         table["redis"].update(
             unix_socket=sock,
             password_file=write_private(os.path.join(workdir, "redis.pw"), "pw-sock\n"),

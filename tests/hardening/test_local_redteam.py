@@ -16,11 +16,12 @@ import time
 
 import pytest
 import test_local_attacks as attacks
-from harden import user_prefix, wait_for, write_private
 from test_local_attacks import NOTIFY, PROMPT, admin_config, as_user, owned_dir, run_bounded
 
 from sentinel_vip.admin.doctor import parse_report
 from sentinel_vip.errors import ExitCode
+from support.config import write_private
+from support.servers import user_prefix, wait_for
 
 node = attacks.node  # fixtures shared with issue 14's own tests
 sentinel_dir = attacks.sentinel_dir

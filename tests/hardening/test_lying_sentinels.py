@@ -1,7 +1,7 @@
 """Lying Sentinels among real ones: a minority of peers that lie about who they are or what
 they see must never make check pass on a non-master, fail on the real master, or make notify
-demote anything. Real redis-server and redis-sentinel on loopback (tests/integration/
-servers.py), the liars are fake servers (hostile.py); the built pyz runs as keepalived
+demote anything. Real redis-server and redis-sentinel on loopback (tests/support/
+cluster.py), the liars are fake servers (hostile.py); the built pyz runs as keepalived
 runs it."""
 
 from __future__ import annotations
@@ -9,10 +9,12 @@ from __future__ import annotations
 import threading
 
 import pytest
-from hostile import FakeServer, after, relay, sentinel
-from servers import Cluster, binaries_available, run_pyz
+from hostile import after, relay, sentinel
 
 from sentinel_vip.errors import ExitCode
+from support.cluster import Cluster
+from support.resp_server import FakeServer
+from support.servers import binaries_available, run_pyz
 
 NOTIFY_FAULT = ("notify", "INSTANCE", "sentinel_vip", "FAULT", "100")
 

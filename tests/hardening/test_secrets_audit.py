@@ -10,10 +10,12 @@ import subprocess
 import threading
 
 import pytest
-from harden import KEEPALIVED_ENV, run_pyz, start_pyz, write_private
-from servers import Cluster, binaries_available, wait_for
+from harden import start_pyz
 
 from sentinel_vip.errors import ExitCode
+from support.cluster import Cluster
+from support.config import write_private
+from support.servers import KEEPALIVED_ENV, binaries_available, run_pyz, wait_for
 
 
 class CmdlineSampler:

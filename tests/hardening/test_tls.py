@@ -9,40 +9,30 @@ import secrets
 import shutil
 
 import pytest
-from certs import make_ca, make_cert
-from harden import (
-    ServerProc,
-    assert_clean_failure,
-    base_table,
-    free_ports,
-    run_pyz,
-    tls_settings,
-    wait_for,
-    write_config,
-)
+from harden import assert_clean_failure
 
 from sentinel_vip.errors import ExitCode
 from sentinel_vip.probes.endpoint import TLSSettings
+from support import certs as certs_factory
+from support.config import node_table, tls_table, write_config
+from support.servers import ServerProc, free_ports, run_pyz, wait_for
 
-NAME = "redis.test"
+NAME = certs_factory.SERVER_NAME
 
 
 @pytest.fixture(scope="module")
 def tls_node():
-    if not shutil.which("openssl"):
+    if not certs_factory.available():
         pytest.skip("openssl CLI not installed")
     import tempfile
 
     root = tempfile.mkdtemp(prefix="svip-tls-")
     os.chmod(root, 0o755)
-    certs = os.path.join(root, "certs")
-    os.mkdir(certs)
-    ca_key, ca = make_ca(certs, "ca")
-    _, other_ca = make_ca(certs, "other-ca")
-    server_key, server = make_cert(certs, NAME, ca_key, ca, f"DNS:{NAME},IP:127.0.0.1")
-    client_key, client = make_cert(certs, "client", ca_key, ca)
-    expired_key, expired = make_cert(certs, "expired", ca_key, ca, f"DNS:{NAME}",
-                                     start="20200101000000Z", end="20200102000000Z")  # fmt: skip
+    # The server certificate names redis.test only, not 127.0.0.1: every client must check
+    # it against server_name (tests/integration/test_redis_contract.py, on every path).
+    made = certs_factory.issue(os.path.join(root, "certs"))
+    ca, server, server_key = made.ca, made.server, made.server_key
+    client, client_key = made.client, made.client_key
     password = "tls-admin-" + secrets.token_hex(6)
     files = [f"tls-cert-file {server}", f"tls-key-file {server_key}", f"tls-ca-cert-file {ca}",
              "tls-auth-clients optional", f'requirepass "{password}"']  # fmt: skip
@@ -61,8 +51,8 @@ def tls_node():
     redis.start()
     sentinel.start()
     node = {
-        "root": root, "ca": ca, "other_ca": other_ca, "client": client,
-        "client_key": client_key, "expired": expired, "expired_key": expired_key,
+        "root": root, "ca": ca, "other_ca": made.other_ca, "client": client,
+        "client_key": client_key, "expired": made.expired, "expired_key": made.expired_key,
         "server": server, "server_key": server_key, "redis": redis, "sentinel": sentinel,
         "password": password,
     }  # fmt: skip
@@ -76,11 +66,11 @@ def tls_node():
 
 def config(node, redis_tls=None, sentinel_tls=None) -> str:
     d = node["root"]
-    table = base_table(d, node["redis"].tls_port, [f"127.0.0.1:{node['sentinel'].tls_port}"])
+    table = node_table(d, node["redis"].tls_port, [f"127.0.0.1:{node['sentinel'].tls_port}"])
     table["redis"]["password"] = node["password"]
     table["sentinel"]["password"] = node["password"]
-    table["redis"]["tls"] = redis_tls or tls_settings(node["ca"], server_name=NAME)
-    table["sentinel"]["tls"] = sentinel_tls or tls_settings(node["ca"], server_name=NAME)
+    table["redis"]["tls"] = redis_tls or tls_table(node["ca"], server_name=NAME)
+    table["sentinel"]["tls"] = sentinel_tls or tls_table(node["ca"], server_name=NAME)
     table["check"]["deadline"] = 2
     return write_config(os.path.join(d, "c.toml"), table)
 
@@ -91,7 +81,7 @@ def test_check_passes_over_tls(runnable_pyz, tls_node):
 
 
 def test_check_passes_with_a_client_certificate(runnable_pyz, tls_node):
-    mutual = tls_settings(tls_node["ca"], tls_node["client"], tls_node["client_key"], NAME)
+    mutual = tls_table(tls_node["ca"], tls_node["client"], tls_node["client_key"], NAME)
     run = run_pyz(runnable_pyz, config(tls_node, mutual, mutual), "check")
     assert run.returncode == ExitCode.OK, run
 
@@ -109,7 +99,7 @@ def test_local_redis_verification_failures_are_tls(runnable_pyz, tls_node, case,
     ca = tls_node.get(redis_tls["ca"], redis_tls["ca"])
     run = run_pyz(
         runnable_pyz,
-        config(tls_node, tls_settings(ca, server_name=redis_tls["server_name"])),
+        config(tls_node, tls_table(ca, server_name=redis_tls["server_name"])),
         "check",
     )
     assert_clean_failure(run, ExitCode.TLS)
@@ -117,7 +107,7 @@ def test_local_redis_verification_failures_are_tls(runnable_pyz, tls_node, case,
 
 
 def test_sentinel_verification_failure_is_no_majority_saying_tls(runnable_pyz, tls_node):
-    bad = tls_settings(tls_node["other_ca"], server_name=NAME)
+    bad = tls_table(tls_node["other_ca"], server_name=NAME)
     run = run_pyz(runnable_pyz, config(tls_node, sentinel_tls=bad), "check")
     assert_clean_failure(run, ExitCode.NO_MAJORITY)
     assert "tls=1" in run.stdout, run
@@ -125,7 +115,7 @@ def test_sentinel_verification_failure_is_no_majority_saying_tls(runnable_pyz, t
 
 def test_plain_text_client_against_tls_port_fails_closed(runnable_pyz, tls_node):
     d = tls_node["root"]
-    table = base_table(
+    table = node_table(
         d, tls_node["redis"].tls_port, [f"127.0.0.1:{tls_node['sentinel'].tls_port}"]
     )
     table["redis"]["password"] = tls_node["password"]

@@ -1,4 +1,4 @@
-"""Fixtures that start real redis-server / redis-sentinel processes (see servers.py).
+"""Fixtures that start real redis-server / redis-sentinel processes (see support/cluster.py).
 
 ``cluster``        a fresh cluster per test: use it for anything that changes the cluster
                    (failover, killing or stopping servers).
@@ -18,7 +18,8 @@ _SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, os.par
 if _SRC not in sys.path:
     sys.path.insert(0, _SRC)
 
-from servers import Cluster, binaries_available  # noqa: E402
+from support.cluster import Cluster  # noqa: E402
+from support.servers import binaries_available  # noqa: E402
 
 
 def _started() -> Cluster:

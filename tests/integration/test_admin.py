@@ -9,12 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from servers import run_pyz
 
 from sentinel_vip.admin import render
 from sentinel_vip.config.load import load
 from sentinel_vip.errors import ExitCode
 from sentinel_vip.store import metrics
+from support.servers import run_pyz
 
 VIP = "192.0.2.100"  # TEST-NET-1: on no interface here
 

@@ -9,9 +9,9 @@ import subprocess
 import time
 
 import pytest
-from servers import run_pyz, wait_for
 
 from sentinel_vip.errors import ExitCode
+from support.servers import run_pyz, wait_for
 
 
 def check_lines(cluster):

@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from servers import Cluster, run_pyz
 
 from sentinel_vip.errors import ExitCode
+from support.cluster import Cluster
+from support.servers import run_pyz
 
 NOTIFY_FAULT = ("notify", "INSTANCE", "sentinel_vip", "FAULT", "100")
 

@@ -13,9 +13,10 @@ import subprocess
 import threading
 
 import pytest
-from servers import Cluster, run_pyz, wait_for
 
 from sentinel_vip.errors import ExitCode
+from support.cluster import Cluster
+from support.servers import run_pyz, wait_for
 
 NOTIFY_FAULT = ("notify", "INSTANCE", "sentinel_vip", "FAULT", "100")
 HOSTNAMES = ("sentinel resolve-hostnames yes", "sentinel announce-hostnames yes")

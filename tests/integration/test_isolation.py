@@ -12,10 +12,9 @@ import signal
 import subprocess
 import time
 
-from servers import wait_for
-
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.probes.resp import ProbeError, connect
+from support.servers import wait_for
 
 OBSERVE_S = 1.5  # after the watcher saw the situation: long enough for several ticks
 

@@ -8,11 +8,11 @@ import stat
 import time
 
 import pytest
-from servers import wait_for
 
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.probes.local_redis import probe_redis
 from sentinel_vip.probes.sentinel import NOT_WAITED, UNKNOWN_MASTER, ask_sentinels
+from support.servers import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import time
 
-from servers import wait_for
+from support.servers import wait_for
 
 RUNS = 15
 

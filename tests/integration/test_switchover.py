@@ -12,11 +12,10 @@ import signal
 import subprocess
 import threading
 
-from servers import wait_for
-
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.errors import ExitCode
 from sentinel_vip.probes.resp import ProbeError, connect
+from support.servers import wait_for
 
 
 def writer(endpoint, acked: list, stop: threading.Event) -> None:

@@ -15,11 +15,11 @@ import threading
 import time
 
 import pytest
-from servers import run_pyz, wait_for
 
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.errors import ExitCode
 from sentinel_vip.probes.resp import ProbeError, ReplyError, connect
+from support.servers import run_pyz, wait_for
 
 PREFERRED = "50"  # replica 1's replica-priority: Sentinel's own choice
 

@@ -6,7 +6,7 @@ import os
 import signal
 import subprocess
 
-from servers import wait_for
+from support.servers import wait_for
 
 
 def track_of(config):

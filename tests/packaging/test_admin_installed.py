@@ -1,5 +1,5 @@
 """status, doctor and render of the installed .deb, as the script user, against a real
-redis-server + redis-sentinel started on loopback (tests/integration/servers.py's Cluster).
+redis-server + redis-sentinel started on loopback (tests/support/cluster.py's Cluster).
 
 The node config lives in the test's temp dir; keepalived's files are the package's
 (/etc/keepalived/conf.d/sentinel-vip.conf) and, for one doctor run, a keepalived.conf that
@@ -13,16 +13,14 @@ import grp
 import json
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
-from pkgtools import REPO, apt_install, purge, run
+from pkgtools import apt_install, purge, run
 
 from sentinel_vip.admin.doctor import parse_report
-
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-from servers import Cluster, binaries_available
+from support.cluster import Cluster
+from support.servers import binaries_available
 
 BIN = "/usr/sbin/sentinel-vip"
 SNIPPET = Path("/etc/keepalived/conf.d/sentinel-vip.conf")

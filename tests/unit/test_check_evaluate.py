@@ -10,29 +10,27 @@ import pytest
 from sentinel_answers import MASTER, OTHER, RUN_IDS, said
 
 from sentinel_vip.actions import check
-from sentinel_vip.config import load as config
 from sentinel_vip.decision.facts import CheckFacts
 from sentinel_vip.errors import ExitCode
 from sentinel_vip.log import Logger
 from sentinel_vip.store import track
+from support import config as support_config
 
 ME = ("127.0.0.1", 6379)
 RUN_IDS[ME] = RUN_IDS[("10.0.0.1", 6379)]  # this node, as the loopback config names it
 
 
 def make_config(tmp_path, grace=0):
-    return config.from_mapping(
-        {
-            "master_name": "mymaster",
-            "sentinel": {
-                "addresses": ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"],
-                "no_majority_grace": grace,
-            },
-            "node": {"addresses": ["127.0.0.1:6379"], "allow_loopback": True},
-            "check": {"track_file": str(tmp_path / "track")},
-            "paths": {"state_dir": str(tmp_path), "history_file": str(tmp_path / "h")},
-            "log": {"syslog": False},
-        }
+    return support_config.make_config(
+        vip=None,
+        sentinel={
+            "addresses": ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"],
+            "no_majority_grace": grace,
+        },
+        node={"addresses": ["127.0.0.1:6379"], "allow_loopback": True},
+        check={"track_file": str(tmp_path / "track")},
+        paths={"state_dir": str(tmp_path), "history_file": str(tmp_path / "h")},
+        log={"syslog": False},
     )
 
 

@@ -8,21 +8,19 @@ import pytest
 from sentinel_vip.config import cache as config_cache
 from sentinel_vip.config import load as config
 from sentinel_vip.errors import ConfigError
+from support.config import merge, table
+from support.config import write_config as support_write
 
 SECRET = "pw-CACHE-5e1d07"
 
 
-def write_config(tmp_path, extra="", state_dir=None):
+def write_config(tmp_path, state_dir=None, **sections):
     state = state_dir or tmp_path / "state"
     os.makedirs(state, exist_ok=True)
-    path = tmp_path / "sentinel-vip.toml"
-    path.write_text(
-        'master_name = "mymaster"\n'
-        '[sentinel]\naddresses = ["10.0.0.1", "10.0.0.2:26380"]\n'
-        f"{extra}"
-        f'[paths]\nstate_dir = "{state}"\n'
-    )
-    return str(path), state / config_cache.CACHE_NAME
+    config = table(vip=None, sentinel={"addresses": ["10.0.0.1", "10.0.0.2:26380"]})
+    merge(config, {"paths.state_dir": str(state), **sections})
+    path = support_write(tmp_path / "sentinel-vip.toml", config)
+    return path, state / config_cache.CACHE_NAME
 
 
 def write_secret(tmp_path, text=SECRET):
@@ -47,7 +45,7 @@ def test_a_second_load_is_answered_from_the_cache(tmp_path, monkeypatch):
 
 def test_password_file_secret_not_in_cache_and_changes_are_seen(tmp_path, monkeypatch):
     secret = write_secret(tmp_path)
-    path, cache = write_config(tmp_path, f'[redis]\npassword_file = "{secret}"\n')
+    path, cache = write_config(tmp_path, redis={"password_file": str(secret)})
     assert config_cache.load(path).redis.password == SECRET
     assert cache.exists()
     assert SECRET.encode() not in cache.read_bytes()
@@ -58,7 +56,7 @@ def test_password_file_secret_not_in_cache_and_changes_are_seen(tmp_path, monkey
 
 def test_an_unreadable_password_file_gives_the_full_error(tmp_path):
     secret = write_secret(tmp_path)
-    path, _ = write_config(tmp_path, f'[redis]\npassword_file = "{secret}"\n')
+    path, _ = write_config(tmp_path, redis={"password_file": str(secret)})
     config_cache.load(path)
     secret.write_text("")
     with pytest.raises(ConfigError) as cached:
@@ -70,7 +68,7 @@ def test_an_unreadable_password_file_gives_the_full_error(tmp_path):
 
 
 def test_inline_password_is_not_cached(tmp_path):
-    path, cache = write_config(tmp_path, f'[redis]\npassword = "{SECRET}"\n')
+    path, cache = write_config(tmp_path, redis={"password": SECRET})
     assert config_cache.load(path).redis.password == SECRET
     assert not cache.exists()
 
@@ -89,7 +87,7 @@ def test_an_edited_config_is_reloaded_with_the_same_errors(tmp_path):
 
 
 def test_an_edit_that_keeps_the_size_is_seen(tmp_path):
-    path, _ = write_config(tmp_path, '[vip]\naddress = "192.0.2.10"\n')
+    path, _ = write_config(tmp_path, vip={"address": "192.0.2.10"})
     assert config_cache.load(path).vip_address == "192.0.2.10"
     text = open(path).read().replace("192.0.2.10", "192.0.2.11")
     with open(path, "w") as fh:  # same size, same inode: mtime/ctime tell

@@ -15,6 +15,7 @@ from sentinel_vip.admin import (
 from sentinel_vip.config.load import from_mapping
 from sentinel_vip.decision.facts import SentinelAnswer
 from sentinel_vip.errors import ExitCode
+from support.config import merge, table
 
 KEEPALIVED_MAIN = """\
 global_defs {
@@ -57,15 +58,8 @@ def tree(files: dict):
 
 
 def make_config(**sections):
-    table = {
-        "master_name": "mymaster",
-        "sentinel": {"addresses": ["10.0.0.1", "10.0.0.2", "10.0.0.3"]},
-        "vip": {"address": "10.0.0.100", "interface": "eth0"},
-        "keepalived": {"config_file": "/k/keepalived.conf", "snippet": "/k/conf.d/svip.conf"},
-    }
-    for name, values in sections.items():
-        table.setdefault(name, {}).update(values)
-    return from_mapping(table)
+    keepalived = {"config_file": "/k/keepalived.conf", "snippet": "/k/conf.d/svip.conf"}
+    return from_mapping(merge(table(keepalived=keepalived), sections))
 
 
 def statuses(found, item=None):
@@ -273,6 +267,9 @@ def test_redis_checks():
     assert statuses(found) == [("ok", "redis"), ("fail", "replication"), ("warn", "min-replicas")]
     found = doctor_checks.redis({**base, "info": {"role": "master"}, "min_replicas": 1}, "")
     assert statuses(found) == [("ok", "redis"), ("ok", "min-replicas")]
+    tls = {**base, "error_kind": "tls", "error": "certificate verify failed: Hostname mismatch"}
+    found = doctor_checks.redis(tls, "")
+    assert statuses(found) == [("fail", "redis")] and "server_name" in found[0].fix
 
 
 def test_fence_checks():

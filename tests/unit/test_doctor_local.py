@@ -9,25 +9,7 @@ import pwd
 import pytest
 
 from sentinel_vip.admin import doctor_local as local
-from sentinel_vip.config.load import from_mapping
-
-
-def make_config(tmp_path=None, **sections):
-    table = {
-        "master_name": "mymaster",
-        "sentinel": {"addresses": ["10.0.0.1", "10.0.0.2", "10.0.0.3"]},
-        "vip": {"address": "10.0.0.100", "interface": "eth0"},
-    }
-    if tmp_path is not None:
-        state = tmp_path / "state"
-        table["paths"] = {
-            "state_dir": str(state),
-            "history_file": str(state / "history.jsonl"),
-        }
-        table["check"] = {"track_file": str(state / "track")}
-    for name, values in sections.items():
-        table.setdefault(name, {}).update(values)
-    return from_mapping(table)
+from support.config import make_config
 
 
 def statuses(found):

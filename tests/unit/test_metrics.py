@@ -6,22 +6,19 @@ import json
 import os
 import threading
 
-from sentinel_vip.config.load import from_mapping
 from sentinel_vip.probes import identity
 from sentinel_vip.store import metrics
+from support import config as support_config
 
 
 def make_config(tmp_path, textfile="metrics.prom", vip=""):
     state_dir = tmp_path / "state"
     state_dir.mkdir(exist_ok=True)
-    return from_mapping(
-        {
-            "master_name": "mymaster",
-            "sentinel": {"addresses": ["10.0.0.1", "10.0.0.2", "10.0.0.3"]},
-            "vip": {"address": vip},
-            "paths": {"state_dir": str(state_dir)},
-            "metrics": {"textfile": str(tmp_path / textfile) if textfile else ""},
-        }
+    return support_config.make_config(
+        vip=None,
+        paths={"state_dir": str(state_dir)},
+        metrics={"textfile": str(tmp_path / textfile) if textfile else ""},
+        **{"vip.address": vip},
     )
 
 

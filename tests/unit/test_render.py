@@ -16,6 +16,7 @@ import pytest
 from sentinel_vip.admin import render
 from sentinel_vip.config.load import from_mapping
 from sentinel_vip.errors import ConfigError, ExitCode
+from support.config import merge, table
 
 REPO = Path(__file__).resolve().parents[2]
 KEEPALIVED_SNIPPET = REPO / "etc" / "keepalived" / "conf.d" / "sentinel-vip.conf"
@@ -23,20 +24,18 @@ REDIS_SENTINEL_SNIPPET = REPO / "etc" / "redis" / "sentinel-vip-sentinel.conf"
 
 
 def make_config(tmp_path, **sections):
-    table = {
-        "master_name": "cache",
-        "sentinel": {
+    base = table(
+        master_name="cache",
+        sentinel={
             "addresses": ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"],
             "config_files": [str(tmp_path / "redis" / "sentinel.conf")],
         },
-        "vip": {"address": "10.0.0.100", "interface": "ens3", "prefix": 24},
-        "keepalived": {"snippet": str(tmp_path / "sentinel-vip.conf"), "priority": 90,
-                       "virtual_router_id": 7},
-        "check": {"track_file": "/run/sentinel-vip/track"},
-    }  # fmt: skip
-    for name, values in sections.items():
-        table.setdefault(name, {}).update(values)
-    return from_mapping(table)
+        vip={"interface": "ens3", "prefix": 24},
+        keepalived={"snippet": str(tmp_path / "sentinel-vip.conf"), "priority": 90,
+                    "virtual_router_id": 7},
+        check={"track_file": "/run/sentinel-vip/track"},
+    )  # fmt: skip
+    return from_mapping(merge(base, sections))
 
 
 # -- the templates are the shipped files ---------------------------------------------------

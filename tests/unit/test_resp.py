@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,112 +15,18 @@ from sentinel_vip.deadline import Deadline
 from sentinel_vip.probes import resp
 from sentinel_vip.probes.endpoint import Endpoint, TLSSettings
 from sentinel_vip.probes.local_redis import probe_redis
+from support import certs as certs_factory
+from support.resp_server import FakeServer, array, bulk
 
 SECRET = "s3cr3t-Pa55"
 RUN_ID = "0123456789abcdef0123456789abcdef01234567"
 SENTINEL_ID = "f" * 40
 
 
-def bulk(text: str) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(text.encode()), text.encode())
-
-
-def array(*items: str) -> bytes:
-    return b"*%d\r\n" % len(items) + b"".join(bulk(i) for i in items)
-
-
 # probe_redis pipelines ROLE and INFO server: one reply for both, in one go.
 INFO_SERVER = bulk(f"# Server\r\nredis_version:7.0.15\r\nrun_id:{RUN_ID}\r\ntcp_port:6379\r\n")
 MASTER = b"*1\r\n$6\r\nmaster\r\n" + INFO_SERVER
 PROBE = b"*1\r\n$4\r\nROLE\r\n*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n"
-
-
-class FakeServer:
-    """Loopback TCP server; ``script`` is a list of actions, one per command received.
-
-    An action is bytes (sent back), ``HOLD`` (never answer), ``CLOSE`` (close now), or a
-    callable(conn, stop_event) that does anything else.
-    """
-
-    HOLD = object()
-    CLOSE = object()
-
-    def __init__(self, script, tls_context=None) -> None:
-        self.script = list(script)
-        self.stop = threading.Event()
-        self.received: list = []
-        self._tls = tls_context
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._listener.settimeout(0.05)
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def endpoint(self, **kwargs) -> Endpoint:
-        return Endpoint("127.0.0.1", self.port, **kwargs)
-
-    def _serve(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn) -> None:
-        try:
-            if self._tls is not None:
-                conn.settimeout(5)
-                try:
-                    conn = self._tls.wrap_socket(conn, server_side=True)
-                except OSError:
-                    return
-            conn.settimeout(0.05)
-            for action in self.script:
-                data = b""
-                while not data and not self.stop.is_set():
-                    try:
-                        data = conn.recv(65536)
-                    except socket.timeout:
-                        continue
-                    if not data:
-                        return
-                self.received.append(data)
-                if action is self.HOLD:
-                    self.stop.wait()
-                    return
-                if action is self.CLOSE:
-                    return
-                if callable(action):
-                    action(conn, self.stop)
-                    continue
-                conn.sendall(action)
-            self.stop.wait()
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def close(self) -> None:
-        self.stop.set()
-        self._listener.close()
-        self._thread.join(2)
-
-
-@pytest.fixture
-def serve():
-    servers = []
-
-    def start(*script, tls_context=None):
-        server = FakeServer(script, tls_context)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
 
 
 def call(endpoint, *args, seconds=2.0):
@@ -418,22 +323,10 @@ def test_hot_path_does_not_import_ssl_or_redis(serve):
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
-    """A throwaway CA and a server certificate for 'redis.test' (openssl CLI)."""
-    if shutil.which("openssl") is None:
+    """A throwaway CA and a server certificate for 'redis.test' only (support.certs)."""
+    if not certs_factory.available():
         pytest.skip("openssl not installed")
-    d = tmp_path_factory.mktemp("certs")
-
-    def run(*argv):
-        subprocess.run(["openssl", *argv], cwd=d, check=True, capture_output=True, timeout=60)
-
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-        "-days", "2", "-subj", "/CN=sentinel-vip test CA")  # fmt: skip
-    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-        "-subj", "/CN=redis.test")  # fmt: skip
-    (d / "ext.cnf").write_text("subjectAltName=DNS:redis.test\n")
-    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf")  # fmt: skip
-    return d
+    return certs_factory.issue(str(tmp_path_factory.mktemp("certs")), expired=False)
 
 
 @pytest.fixture
@@ -441,18 +334,18 @@ def tls_server(serve, certs):
     import ssl
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(str(certs / "server.crt"), str(certs / "server.key"))
+    context.load_cert_chain(certs.server, certs.server_key)
     return serve(MASTER, tls_context=context)
 
 
 def test_tls_verified_with_ca_and_server_name(tls_server, certs):
-    tls = TLSSettings(enabled=True, ca_file=str(certs / "ca.crt"), server_name="redis.test")
+    tls = TLSSettings(enabled=True, ca_file=certs.ca, server_name="redis.test")
     facts = probe_redis(tls_server.endpoint(tls=tls), Deadline(5))
     assert (facts.role, facts.error_kind) == ("master", None)
 
 
 def test_tls_wrong_server_name_is_kind_tls(tls_server, certs):
-    tls = TLSSettings(enabled=True, ca_file=str(certs / "ca.crt"), server_name="other.test")
+    tls = TLSSettings(enabled=True, ca_file=certs.ca, server_name="other.test")
     facts = probe_redis(tls_server.endpoint(tls=tls), Deadline(5))
     assert facts.error_kind == "tls"
     assert "verification failed" in facts.error

@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 from sentinel_vip.admin import status
+from sentinel_vip.probes.local_redis import parse_info
 
-MASTER_INFO = {  # INFO replication as redis-py parses it
-    "role": "master",
-    "connected_slaves": 2,
-    "slave0": {"ip": "10.0.0.2", "port": 6379, "state": "online", "offset": 5000, "lag": 0},
-    "slave1": {"ip": "10.0.0.3", "port": 6379, "state": "wait_bgsave", "offset": 0, "lag": 3},
-    "master_repl_offset": 5012,
-}
-REPLICA_INFO = {
-    "role": "slave",
-    "master_host": "10.0.0.1",
-    "master_port": 6379,
-    "master_link_status": "up",
-    "master_last_io_seconds_ago": 1,
-    "slave_repl_offset": 4990,
-    "master_repl_offset": 4990,
-    "connected_slaves": 0,
-}
+# INFO replication as Redis 7 sends it, parsed as status reads it.
+MASTER_INFO = parse_info(
+    "# Replication\r\nrole:master\r\nconnected_slaves:2\r\n"
+    "slave0:ip=10.0.0.2,port=6379,state=online,offset=5000,lag=0\r\n"
+    "slave1:ip=10.0.0.3,port=6379,state=wait_bgsave,offset=0,lag=3\r\n"
+    "master_failover_state:no-failover\r\nmaster_replid:" + "a" * 40 + "\r\n"
+    "master_repl_offset:5012\r\n"
+)
+REPLICA_INFO = parse_info(
+    "# Replication\r\nrole:slave\r\nmaster_host:10.0.0.1\r\nmaster_port:6379\r\n"
+    "master_link_status:up\r\nmaster_last_io_seconds_ago:1\r\nmaster_sync_in_progress:0\r\n"
+    "slave_read_repl_offset:4990\r\nslave_repl_offset:4990\r\nslave_priority:100\r\n"
+    "connected_slaves:0\r\nmaster_repl_offset:4990\r\n"
+)
 
 
 def test_replication_of_a_master_lists_replicas_with_lag():

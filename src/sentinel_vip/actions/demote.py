@@ -60,33 +60,26 @@ def plan(config, state: str, deadline, sentinels=None) -> tuple:
 
 def demote_to(endpoint, host: str, port: int, timeout: float, restore=()) -> DemotionResult:
     """Make the local Redis a replica of ``host:port`` and drop its normal clients, the way
-    Sentinel does it, in one transaction. CONFIG REWRITE may fail (no config file, read-only
-    /etc); the demotion still stands, so that is reported, not fatal. ``restore``: commands
-    run after REPLICAOF and before CONFIG REWRITE (the watcher's fence: see actions.fence)."""
-    import redis as redis_py
+    Sentinel does it, in one transaction, within ``timeout`` seconds in all. CONFIG REWRITE
+    may fail (no config file, read-only /etc); the demotion still stands, so that is
+    reported, not fatal. ``restore``: commands run after REPLICAOF and before CONFIG REWRITE
+    (the watcher's fence: see actions.fence)."""
+    from sentinel_vip.deadline import Deadline
+    from sentinel_vip.probes.resp import ProbeError, connect
 
-    from sentinel_vip.probes.endpoint import redis_client
-
-    client = redis_client(endpoint, timeout)
+    commands = [("REPLICAOF", host, str(port)), *restore]
+    commands += [("CONFIG", "REWRITE"), ("CLIENT", "KILL", "TYPE", "normal")]
     try:
-        pipe = client.pipeline(transaction=True)
-        pipe.execute_command("REPLICAOF", host, str(port))
-        for command in restore:
-            pipe.execute_command(*command)
-        pipe.execute_command("CONFIG", "REWRITE")
-        pipe.execute_command("CLIENT", "KILL", "TYPE", "normal")
-        results = pipe.execute(raise_on_error=False)
-        # A replica whose writes are paused (see fence) would not apply the new master's
-        # replication stream. Separate from the transaction: Redis < 6.2 lacks UNPAUSE.
-        with contextlib.suppress(redis_py.RedisError):
-            client.execute_command("CLIENT", "UNPAUSE")
-    except redis_py.RedisError as exc:
+        with connect(endpoint, Deadline(timeout)) as conn:
+            results = conn.transaction(*commands)
+            # A replica whose writes are paused (see fence) would not apply the new master's
+            # replication stream. Outside the transaction: Redis < 6.2 lacks UNPAUSE.
+            with contextlib.suppress(ProbeError):
+                conn.call("CLIENT", "UNPAUSE")
+    except ProbeError as exc:
         return DemotionResult(False, f"demotion failed: {_one_line(exc)}")
-    finally:
-        with contextlib.suppress(Exception):  # closing must never mask the result
-            client.close()
-    restored, results = results[1 : 1 + len(restore)], [results[0], *results[1 + len(restore) :]]
-    replicaof, rewrite, killed = [*results, None, None, None][:3]
+    replicaof, restored = results[0], results[1 : 1 + len(restore)]
+    rewrite, killed = results[1 + len(restore) :]
     if isinstance(replicaof, Exception):
         return DemotionResult(False, f"replicaof failed: {_one_line(replicaof)}")
     notes = [f"replicaof={host}:{port}"]

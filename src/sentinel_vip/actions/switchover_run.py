@@ -246,7 +246,6 @@ def execute(config, logger, plan, down_after: int, timeout: float, out) -> int:
     hold = Hold(redis_at(config, plan.master), pause_segment_ms(down_after))
     progress: dict = {}
     result, code = "interrupted", ExitCode.INTERRUPTED
-    import redis  # noqa: F401  demote_to's client, imported now: not inside the pause window
 
     clock.mark("start", f"switchover {record['master']} -> {record['target']}")
     try:

@@ -69,8 +69,6 @@ def peer_text(text: str, limit: int = 200) -> str:
 def _preload(config) -> None:
     """Import now, in the main thread, everything the threads or later code import lazily:
     Python 3.9's zip importer hands a half-initialised module to a second thread."""
-    import redis  # noqa: F401 -- the demotion's client
-
     from sentinel_vip.actions import demote, failover, isolation, local  # noqa: F401
     from sentinel_vip.config import files  # noqa: F401 -- check.record
     from sentinel_vip.decision import demotion, facts  # noqa: F401

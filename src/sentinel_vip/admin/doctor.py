@@ -51,32 +51,30 @@ class Host:
 
 
 def redis_facts(endpoint, timeout: float) -> dict:
-    import redis
-
-    from sentinel_vip.probes.endpoint import redis_client
+    """INFO replication and server, and CONFIG GET min-replicas-to-write (None when refused:
+    ``checks.min_replicas`` says so), in one round trip."""
+    from sentinel_vip.probes.local_redis import parse_info
+    from sentinel_vip.probes.resp import ProbeError, ReplyError, connect
 
     facts = {"address": endpoint.label(), "error_kind": None, "error": None}
-    client = redis_client(endpoint, timeout)
     try:
-        facts["info"] = client.info("replication")
-        server = client.info("server")
-        facts["version"] = str(server.get("valkey_version") or server.get("redis_version", ""))
-        try:
-            reply = client.config_get("min-replicas-to-write")
-            facts["min_replicas"] = int(reply.get("min-replicas-to-write", 0))
-        except (redis.ResponseError, ValueError):
-            facts["min_replicas"] = None
-    except redis.AuthenticationError:
-        facts["error_kind"] = "auth"
-    except redis.ResponseError as exc:
-        text = str(exc)
-        facts["error_kind"] = "auth" if "NOAUTH" in text or "WRONGPASS" in text else "protocol"
-        facts["error"] = text[:160]
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        facts["error_kind"] = "unreachable"
-        facts["error"] = f"unreachable: {str(exc)[:160]}"
-    finally:
-        client.close()
+        with connect(endpoint, Deadline(timeout)) as conn:
+            replication, server, limit = conn.pipeline(
+                ("INFO", "replication"), ("INFO", "server"),
+                ("CONFIG", "GET", "min-replicas-to-write"),
+            )  # fmt: skip
+        for reply in (replication, server):
+            if isinstance(reply, ReplyError):  # an ACL without +info
+                raise reply
+    except ProbeError as exc:
+        facts["error_kind"], facts["error"] = exc.kind, str(exc)[:200]
+        return facts
+    facts["info"] = parse_info(replication)
+    server = parse_info(server)
+    facts["version"] = str(server.get("valkey_version") or server.get("redis_version", ""))
+    pairs = dict(zip(limit[::2], limit[1::2])) if isinstance(limit, list) else {}
+    value = str(pairs.get("min-replicas-to-write", ""))
+    facts["min_replicas"] = int(value) if value.isdigit() else None
     return facts
 
 
@@ -109,23 +107,19 @@ def switchover_left(config) -> list:
 def sentinel_replicas(config, timeout: float) -> list:
     """The replicas of ``master_name`` as the first answering Sentinel knows them (SENTINEL
     REPLICAS), each a dict of strings; [] when none answers."""
-    import redis
+    from sentinel_vip.probes.resp import ProbeError, connect
 
-    from sentinel_vip.probes.endpoint import redis_client
-
+    deadline = Deadline(timeout)
     for endpoint in config.sentinels:
-        client = redis_client(endpoint, timeout)
         try:
-            replies = client.execute_command("SENTINEL", "REPLICAS", config.master_name)
-        except (redis.RedisError, OSError):
+            with connect(endpoint, deadline) as conn:
+                replies = conn.call("SENTINEL", "REPLICAS", config.master_name)
+        except ProbeError:
             continue
-        finally:
-            client.close()
         found = []
-        for reply in replies or ():
-            fields = dict(zip(reply[::2], reply[1::2])) if isinstance(reply, list) else reply
-            if isinstance(fields, dict):
-                found.append({str(k): str(v) for k, v in fields.items()})
+        for reply in replies if isinstance(replies, list) else ():
+            if isinstance(reply, list):
+                found.append({str(k): str(v) for k, v in zip(reply[::2], reply[1::2])})
         return found
     return []
 

@@ -83,14 +83,10 @@ def redis(facts: dict, vip: str) -> list:
             )
         ]
     if kind:
-        return [
-            Finding(
-                FAIL,
-                "redis",
-                f"{address}: {facts.get('error')}",
-                "start Redis, or fix redis.host / redis.port / redis.unix_socket",
-            )
-        ]
+        fix = "start Redis, or fix redis.host / redis.port / redis.unix_socket"
+        if kind == "tls":
+            fix = "fix redis.tls: ca_file, server_name (a name in Redis's certificate), cert_file"
+        return [Finding(FAIL, "redis", f"{address}: {facts.get('error')}", fix)]
     info = facts.get("info") or {}
     role = info.get("role")
     found = [Finding(OK, "redis", f"{address} answers, auth accepted, role {role}")]

@@ -1,7 +1,7 @@
 """``sentinel-vip status``: what this node is doing now, at a glance or as stable JSON.
 
-Acquisition (``gather``) asks the local Redis (INFO replication via redis-py: not a hot
-path), every Sentinel and the local state files; presentation (``table``) is pure, so its
+Acquisition (``gather``) asks the local Redis (INFO replication, ``local_redis.read_info``),
+every Sentinel and the local state files; presentation (``table``) is pure, so its
 output is tested with plain data. The JSON document is versioned by ``SCHEMA`` (docs/admin.md
 describes it); fields are only ever added within a version.
 """
@@ -27,7 +27,7 @@ TRANSITIONS = 5
 
 
 def replication(info: dict) -> dict:
-    """The parts of INFO replication an admin needs (redis-py has parsed it into a dict)."""
+    """The parts of INFO replication an admin needs (``local_redis.parse_info``'s dict)."""
     role = info.get("role")
     out: dict = {"role": role, "offset": info.get("master_repl_offset")}
     if role == "slave":
@@ -251,25 +251,19 @@ def table(doc: dict) -> str:
 
 
 def redis_status(endpoint, timeout: float) -> dict:
-    import redis
-
-    from sentinel_vip.probes.endpoint import redis_client
+    from sentinel_vip.probes.local_redis import read_info
+    from sentinel_vip.probes.resp import ProbeError
 
     out = {"address": endpoint.label(), "reachable": False, "error": None}
     try:
-        client = redis_client(endpoint, timeout)
-        try:
-            info = client.info("replication")
-        finally:
-            client.close()
-    except redis.AuthenticationError:
-        out["error"] = "authentication failed: check redis.username / password_file"
-        return out
-    except redis.ResponseError as exc:
-        out["error"] = f"refused: {str(exc)[:120]}"
-        return out
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        out["error"] = f"unreachable: {str(exc)[:120]}"
+        (info,) = read_info(endpoint, Deadline(timeout), "replication")
+    except ProbeError as exc:
+        if exc.kind == "auth":
+            out["error"] = f"authentication or ACL refused: {exc}"[:200]
+        elif exc.kind == "unreachable":
+            out["error"] = f"unreachable: {exc}"[:200]
+        else:
+            out["error"] = f"refused: {exc}"[:200]
         return out
     out["reachable"] = True
     out.update(replication(info))

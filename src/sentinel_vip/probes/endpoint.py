@@ -2,6 +2,12 @@
 
 Passwords live only in these objects (read from the config or a password file); ``label()``
 is what logs and errors show, and it never includes a secret.
+
+The contract: ``probes.resp.connect(endpoint, deadline)`` is the one way the product reaches
+a Redis or a Sentinel (check, notify and its demotion, watch, fence, status, doctor), so an
+Endpoint means the same socket, TLS handshake and AUTH everywhere. With ``tls.server_name``
+set, the certificate must name it (whatever ``host`` is); empty, the certificate is checked
+against ``ca_file`` only. tests/integration/test_redis_contract.py holds every path to it.
 """
 
 from __future__ import annotations
@@ -36,34 +42,3 @@ class Endpoint(Record):
         if ":" in self.host:
             return f"[{self.host}]:{self.port}"
         return f"{self.host}:{self.port}"
-
-
-def redis_client(endpoint: Endpoint, timeout: float):
-    """A redis-py client for the non-hot paths (demotion, watcher, doctor).
-
-    Imported lazily: redis-py costs ~90 ms to import, which the check cannot afford.
-    """
-    import redis
-
-    kwargs = {
-        "username": endpoint.username or None,
-        "password": endpoint.password or None,
-        "socket_timeout": timeout,
-        "socket_connect_timeout": timeout,
-        "decode_responses": True,
-        "retry_on_timeout": False,
-    }
-    if endpoint.unix_socket:
-        kwargs["unix_socket_path"] = endpoint.unix_socket
-    else:
-        kwargs["host"] = endpoint.host
-        kwargs["port"] = endpoint.port
-    tls = endpoint.tls
-    if tls.enabled:
-        kwargs["ssl"] = True
-        kwargs["ssl_ca_certs"] = tls.ca_file or None
-        kwargs["ssl_certfile"] = tls.cert_file or None
-        kwargs["ssl_keyfile"] = tls.key_file or None
-        kwargs["ssl_cert_reqs"] = "required" if tls.verify else "none"
-        kwargs["ssl_check_hostname"] = bool(tls.verify and tls.server_name)
-    return redis.Redis(**kwargs)

@@ -73,3 +73,39 @@ def facts_from_role(reply, label: str) -> RedisFacts:
 
 def _garbled(label: str) -> RedisFacts:
     return RedisFacts(False, None, "protocol", f"{label}: unexpected ROLE reply")
+
+
+def read_info(endpoint, deadline, *sections) -> list:
+    """``INFO section`` for each of ``sections`` in one round trip, each parsed by
+    ``parse_info``, for the admin commands (status, doctor). Raises ``ProbeError``; a
+    refused INFO is an "auth" error (NOPERM) or a "protocol" one."""
+    with connect(endpoint, deadline) as conn:
+        replies = conn.pipeline(*(("INFO", section) for section in sections))
+    for reply in replies:
+        if isinstance(reply, ReplyError):
+            raise reply
+    return [parse_info(reply) for reply in replies]
+
+
+def parse_info(text) -> dict:
+    """An INFO reply as {field: value}: integers as int, ``k=v,k=v`` values (slave0, db0)
+    as dicts of the same, everything else as the string sent."""
+    fields: dict = {}
+    for line in str(text or "").splitlines():
+        key, sep, value = line.partition(":")
+        if not sep or key.startswith("#"):
+            continue
+        if "=" in value and "," in value:
+            pairs = (part.partition("=") for part in value.split(","))
+            fields[key] = {k: _number(v) for k, _, v in pairs}
+        else:
+            fields[key] = _number(value)
+    return fields
+
+
+def _number(text: str):
+    """An integer when ``text`` is one written the canonical way ("0123", an id, stays)."""
+    stripped = text.strip()
+    if stripped.lstrip("-").isdigit() and len(stripped) < 20 and str(int(stripped)) == stripped:
+        return int(stripped)
+    return stripped

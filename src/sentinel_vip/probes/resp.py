@@ -1,10 +1,11 @@
-"""A tiny, hardened RESP2 client for the hot path.
+"""A tiny, hardened RESP2 client: the product's only Redis and Sentinel client.
 
 The keepalived check runs every second and must finish inside its deadline whatever the
 server does (refuse, hang, drip bytes, send garbage or a huge reply), so every socket
-operation gets ``deadline.timeout()`` and every reply is bounded in size and depth.
-redis-py is not used here (it costs ~90 ms to import); ``ssl`` is imported only when TLS
-is configured. Plain connections use ``_socket`` (see ``transport``).
+operation gets ``deadline.timeout()`` and every reply is bounded in size and depth. The same
+``connect`` serves notify's demotion (``Connection.transaction``), the watcher's pub/sub,
+status and doctor (see probes.endpoint). ``ssl`` is imported only when TLS is configured.
+Plain connections use ``_socket`` (see ``transport``).
 
 Failures are ``ProbeError`` subclasses (``failures``) with a ``kind`` ("unreachable",
 "auth", "tls", "protocol") and a one-line message that names the endpoint's label and never a
@@ -73,6 +74,7 @@ class Connection:
         self._pos = 0
         self._consumed = 0
         self._reply_start = 0
+        self._in_exec = False
 
     # context manager: closing is never forgotten
     def __enter__(self) -> Connection:
@@ -140,6 +142,23 @@ class Connection:
                     raise refused[0] from None
                 raise
         return replies
+
+    def transaction(self, *commands) -> list:
+        """MULTI, ``commands``, EXEC in one round trip; EXEC's replies in order, a command's
+        error reply as a ``ReplyError`` in its place. A command refused while queued (an
+        ACL's NOPERM, a wrong arity) aborts the whole transaction: nothing ran, and that
+        refusal is raised."""
+        self._in_exec = True  # only EXEC's array may hold error replies
+        try:
+            *queued, executed = self.pipeline(("MULTI",), *commands, ("EXEC",))
+        finally:
+            self._in_exec = False
+        for reply in (*queued, executed):
+            if isinstance(reply, ReplyError):
+                raise reply  # MULTI refused, a command refused when queued, or EXECABORT
+        if not isinstance(executed, list) or len(executed) != len(commands):
+            raise ProtocolError(f"{self.label}: unexpected EXEC reply")
+        return executed
 
     # -- I/O ------------------------------------------------------------------------------
     def _check_time(self, action: str) -> None:
@@ -216,9 +235,11 @@ class Connection:
         if tag == b"+":
             return rest.decode("utf-8", errors="replace")
         if tag == b"-":
-            if depth:  # only EXEC nests errors, and we never send it: the stream is lost
-                raise ProtocolError(f"{self.label}: error reply inside an array")
             text = one_line(rest.decode("utf-8", errors="replace"), self._secret)
+            if depth == 1 and self._in_exec:  # EXEC's array: one command's error, in place
+                return ReplyError(text, self.label)
+            if depth:  # nowhere else does RESP2 nest an error: the stream is lost
+                raise ProtocolError(f"{self.label}: error reply inside an array")
             raise ReplyError(text, self.label)
         if tag == b":":
             return self._int(rest, "integer")

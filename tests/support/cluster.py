@@ -1,4 +1,6 @@
-"""Real redis-server and redis-sentinel processes on loopback, for integration tests.
+"""A whole Redis set on loopback: one master, replicas and Sentinels (integration tests,
+hardening, benchmarks). tests/e2e's ``Cluster`` is the other kind: namespaced nodes with
+keepalived.
 
 ``Cluster`` starts one master, two replicas and three Sentinels, each on a free
 127.0.0.1 port in a private temp dir, with random passwords that only ever go into config
@@ -10,167 +12,27 @@ Everything here polls for conditions with a deadline; nothing sleeps in place of
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import threading
-import time
 from collections import Counter
-from typing import Any, Callable, Optional
+from typing import Optional
 
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.probes.endpoint import Endpoint
 from sentinel_vip.probes.resp import ProbeError, connect
 from sentinel_vip.probes.sentinel import ask_sentinels
+from support.config import merge, to_toml, write_private
+from support.servers import SyslogListener, binaries_available, free_ports, run_pyz, wait_for
+
+__all__ = ["Cluster", "binaries_available", "run_pyz", "wait_for"]
 
 MASTER_NAME = "mymaster"
 READY_TIMEOUT = 40.0
-POLL = 0.05
 KEEP_ENV = "SENTINEL_VIP_KEEP_TMP"
-
-
-def binaries_available() -> bool:
-    return bool(shutil.which("redis-server") and shutil.which("redis-sentinel"))
-
-
-def free_ports(count: int) -> list:
-    """Ports the kernel just handed out; all held open together so they are distinct."""
-    held = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            held.append(sock)
-        return [sock.getsockname()[1] for sock in held]
-    finally:
-        for sock in held:
-            sock.close()
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail with ``what`` otherwise."""
-    deadline = Deadline(timeout)
-    last: Any = None
-    while True:
-        try:
-            last = predicate()
-        except (ProbeError, OSError) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        if deadline.expired():
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
-        time.sleep(POLL)
-
-
-def _write_private(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(path, 0o600)
-
-
-# -- a minimal TOML writer (tomli_w is not a dependency) -------------------------------------
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # JSON string escapes are valid TOML basic strings
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
-def to_toml(table: dict, prefix: str = "") -> str:
-    lines: list = []
-    scalars = [(k, v) for k, v in table.items() if not isinstance(v, dict)]
-    tables = [(k, v) for k, v in table.items() if isinstance(v, dict)]
-    if prefix and (scalars or not tables):
-        lines.append(f"\n[{prefix}]")
-    for key, value in scalars:
-        lines.append(f"{key} = {_toml_value(value)}")
-    text = "\n".join(lines)
-    for key, value in tables:
-        text += ("\n" if text else "") + to_toml(value, f"{prefix}.{key}" if prefix else key)
-    return text.lstrip("\n") if not prefix else text
-
-
-def apply_overrides(table: dict, overrides: dict) -> dict:
-    """Set dotted keys ("check.deadline") in a nested dict; a value of None removes the key."""
-    for dotted, value in overrides.items():
-        *parents, leaf = dotted.split(".")
-        node = table
-        for part in parents:
-            node = node.setdefault(part, {})
-        if value is None:
-            node.pop(leaf, None)
-        else:
-            node[leaf] = value
-    return table
-
-
-def run_pyz(pyz, config: str, *args, timeout: float = 30) -> subprocess.CompletedProcess:
-    """The built zipapp as keepalived runs it: exec'd directly (shebang), no shell, no stdin,
-    a clean environment; ``--config`` points at a test config."""
-    return subprocess.run(
-        [str(pyz), "--config", config, *args],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-        timeout=timeout,
-        check=False,
-    )
-
-
-class SyslogListener:
-    """A unix datagram socket standing in for /dev/log; keeps every message received."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.bind(path)
-        os.chmod(path, 0o666)
-        self._sock.settimeout(0.1)
-        self._lines: list = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="syslog", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self._sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                self._lines.append(data.decode("utf-8", errors="replace").rstrip("\n\x00"))
-
-    def lines(self) -> list:
-        with self._lock:
-            return list(self._lines)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._lines.clear()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self._sock.close()
 
 
 class Cluster:
@@ -213,8 +75,8 @@ class Cluster:
         os.mkdir(self.secrets_dir, 0o700)
         self.redis_password_file = os.path.join(self.secrets_dir, "redis.password")
         self.sentinel_password_file = os.path.join(self.secrets_dir, "sentinel.password")
-        _write_private(self.redis_password_file, self.redis_password + "\n")
-        _write_private(self.sentinel_password_file, self.sentinel_password + "\n")
+        write_private(self.redis_password_file, self.redis_password + "\n")
+        write_private(self.sentinel_password_file, self.sentinel_password + "\n")
         self.syslog_socket = os.path.join(self.tmpdir, "syslog.sock")
         self._syslog: Optional[SyslogListener] = None
 
@@ -289,7 +151,7 @@ class Cluster:
         ]
         if i != 0:
             lines.append(f"replicaof 127.0.0.1 {self.redis_ports[0]}")
-        _write_private(os.path.join(d, "redis.conf"), "\n".join(lines) + "\n")
+        write_private(os.path.join(d, "redis.conf"), "\n".join(lines) + "\n")
 
     def _write_sentinel_config(self, j: int) -> None:
         d = self.sentinel_dir(j)
@@ -309,7 +171,7 @@ class Cluster:
             f"sentinel failover-timeout {name} 5000",
             f"sentinel parallel-syncs {name} 2",
         ]
-        _write_private(os.path.join(d, "sentinel.conf"), "\n".join(lines) + "\n")
+        write_private(os.path.join(d, "sentinel.conf"), "\n".join(lines) + "\n")
 
     # -- processes ----------------------------------------------------------------------------
     def _spawn(self, argv: list, cwd: str) -> subprocess.Popen:
@@ -525,9 +387,9 @@ class Cluster:
             },
             "log": {"syslog": True, "syslog_socket": self.syslog_socket},
         }
-        apply_overrides(table, overrides)
+        merge(table, overrides)
         target = path or os.path.join(base, "sentinel-vip.toml")
-        _write_private(target, to_toml(table) + "\n")
+        write_private(target, to_toml(table) + "\n")
         return str(target)
 
     def syslog_lines(self) -> list:

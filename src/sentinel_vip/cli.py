@@ -210,7 +210,7 @@ def _several(command: str, cli_value: str | None, rest):
 
     path = resolve_path(cli_value, os.environ)
     members, problems = instances.discover(path)
-    if len(members) < 2 and not problems:
+    if members == ((instances.DEFAULT_NAME, path),) and not problems:
         return None
     from sentinel_vip.admin import several
 

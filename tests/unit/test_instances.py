@@ -7,6 +7,7 @@ import io
 import os
 import queue
 import re
+from types import SimpleNamespace
 
 import pytest
 
@@ -306,3 +307,18 @@ def test_notify_of_a_named_vrrp_instance_gets_that_instances_config(node):
     for vrrp, master in (("svip_v6", "m2"), ("svip_main", "m0"), ("unknown", "m0")):
         config = cli._notify_config(default, parse_args(["INSTANCE", vrrp, "MASTER", "100"]))
         assert config.master_name == master
+
+
+def test_only_a_lone_default_file_takes_the_single_instance_path(node, tmp_path):
+    from sentinel_vip import cli
+
+    lone = write(tmp_path / "lone" / "sentinel-vip.toml", toml(tmp_path, "x", "m0", "10.9.0.1", 1))
+    assert cli._several("status", lone, None) is None
+    only_named = tmp_path / "named" / "sentinel-vip.toml"  # absent: one instance in instances/
+    write(tmp_path / "named" / "instances" / "q.toml", toml(tmp_path, "q", "m1", "10.9.0.2", 2))
+    out = io.StringIO()
+    import contextlib
+
+    with contextlib.redirect_stdout(out):
+        assert cli._several("render", str(only_named), SimpleNamespace(dry_run=True)) == 0
+    assert "== instance q (" in out.getvalue()

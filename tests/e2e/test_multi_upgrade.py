@@ -51,7 +51,7 @@ def old_pyz(tmp_path, bin_dir):
     tree = tmp_path / "old"
     tree.mkdir()
     archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", _before_several_instances(), "src", "packaging"],
+        ["git", "-C", str(REPO), "archive", _before_several_instances()],
         capture_output=True, check=True,
     )  # fmt: skip
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)

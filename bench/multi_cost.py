@@ -69,6 +69,14 @@ def cpu(pid: int, children: bool = False) -> float:
     return used / TICKS
 
 
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
 def sentinel_connections(pid: int) -> int:
     """Established TCP connections of ``pid`` to port 26379 (its namespace's /proc view)."""
     inodes = set()
@@ -140,6 +148,7 @@ def measure(binary: str, count: int, args) -> dict:
         elapsed = time.monotonic() - t0
         rest = [(cpu(p) - w0[n]) / elapsed * 100 for n, p in watchers.items()]
         checks = [(cpu(p, True) - k0[n]) / elapsed * 100 for n, p in vrrp.items()]
+        rss = statistics.median(rss_mib(p) for p in watchers.values())
         per_check = check_ms(cluster, args.check_runs)
         switches, busy = [], []
         order = list(cluster.shards) * (1 + 2 // len(cluster.shards))
@@ -169,6 +178,7 @@ def measure(binary: str, count: int, args) -> dict:
             "connections_max": max(conns),
             "watch_cpu_rest_pct": round(statistics.median(rest), 2),
             "watch_cpu_failover_pct": round(statistics.median(busy), 1),
+            "watch_rss_mib": rss,
             "checks_cpu_rest_pct": round(statistics.median(checks), 1),
             "check_ms_per_instance": per_check,
             "check_ms_median": statistics.median(per_check),
@@ -224,12 +234,12 @@ def main() -> int:
         shutil.rmtree(BIN_DIR, ignore_errors=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"results": results, "loadavg": os.getloadavg()}, indent=2))
-    header = ("instances/node", "conns", "watch cpu rest %", "watch cpu failover %",
+    header = ("instances/node", "conns", "watch rss MiB", "watch cpu rest %", "failover %",
               "checks cpu rest %", "check ms", "VIP after switch s (median, all)")  # fmt: skip
     print(" | ".join(header))
     for r in results:
         print(" | ".join(str(v) for v in (
-            r["instances"], r["connections"], r["watch_cpu_rest_pct"],
+            r["instances"], r["connections"], r["watch_rss_mib"], r["watch_cpu_rest_pct"],
             r["watch_cpu_failover_pct"], r["checks_cpu_rest_pct"], r["check_ms_median"],
             f"{r['vip_after_switch_median_s']} {r['vip_after_switch_s']}",
         )))  # fmt: skip

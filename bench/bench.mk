@@ -88,3 +88,15 @@ BENCH_TARGETS += bench-switchover
 
 bench-switchover: bench-root $(PYZ) $(PYTHON_DEP)
 	$(PYTHON) -m pytest -m e2e -s -q -p no:cacheprovider tests/e2e/test_switchover_command.py
+
+# Several masters per node (issue 16): for 1, 3 and 10 instances per node on the three-node
+# namespace cluster, the watcher's Sentinel connections and CPU (at rest, during a failover),
+# the checks' CPU, one check's cost per instance and each VIP's delay after its
+# +switch-master (root, ~6 min). bench/multi_cost.py; BENCH_MULTI_ARGS=--counts 3 for less.
+BENCH_MULTI_ARGS ?=
+BENCH_TARGETS += bench-multi
+
+.PHONY: bench-multi
+
+bench-multi: bench-root $(PYZ)
+	$(SYSTEM_PYTHON) bench/multi_cost.py --pyz $(abspath $(PYZ)) $(BENCH_MULTI_ARGS)

@@ -24,6 +24,10 @@ COMMANDS = {
 }
 
 
+# The commands that serve every instance of the node (config.instances) when it has several.
+SEVERAL = ("watch", "status", "doctor", "render")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     # Before anything is imported: the watcher's stop must never raise inside an import.
@@ -36,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
 
             print(f"{PROG} {VERSION}")
             return 0
+        if command in SEVERAL:
+            several = _several(command, config_path, rest)
+            if several is not None:
+                return several
         if command == "doctor":
             return _doctor(config_path)
         config = _load_config(config_path, cached=command == "check")
@@ -225,6 +233,46 @@ def _doctor(config_path: str | None) -> int:
     return doctor.run(config)
 
 
+def _several(command: str, cli_value: str | None, rest):
+    """The command over several instances, or None when the node has one (then everything
+    runs exactly as with a single config)."""
+    from sentinel_vip.config import instances
+    from sentinel_vip.config.files import resolve_path
+
+    path = resolve_path(cli_value, os.environ)
+    members, problems = instances.discover(path)
+    if members == ((instances.DEFAULT_NAME, path),) and not problems:
+        return None
+    from sentinel_vip.admin import several
+
+    if command == "status":
+        return several.status(path, as_json=rest.json, transitions=max(0, rest.transitions))
+    if command == "doctor":
+        return several.doctor(path)
+    if command == "render":
+        return several.render(path, dry_run=rest.dry_run)
+    from sentinel_vip.actions import dispatch
+    from sentinel_vip.errors import ConfigError
+    from sentinel_vip.log import Logger
+
+    loaded, problems = instances.load_all(path)
+    if not loaded:
+        raise ConfigError(path, problems)
+    return dispatch.run(loaded, problems, Logger.from_config(loaded[0][1]))
+
+
+def _notify_config(config, transition):
+    """The instance keepalived names (``INSTANCE name``): when it is not ``config``'s own
+    vrrp_instance, the instance of the node whose vrrp_instance it is. keepalived gives every
+    instance the same notify command unless render wrote ``--config`` into it."""
+    if transition.kind != "INSTANCE" or transition.name == config.keepalived_instance:
+        return config
+    from sentinel_vip.config import instances
+
+    found = instances.by_vrrp_name(instances.load_all(config.path)[0], transition.name)
+    return config if found is None else found[1]
+
+
 def _load_config(cli_value: str | None, cached: bool = False):
     from sentinel_vip.config.files import resolve_path
 
@@ -246,7 +294,8 @@ def _run(command: str, config, logger, rest: list[str]) -> int:
     if command == "notify":
         from sentinel_vip.actions import notify
 
-        return notify.run(config, logger, notify.parse_args(rest))
+        transition = notify.parse_args(rest)
+        return notify.run(_notify_config(config, transition), logger, transition)
     if command == "watch":
         from sentinel_vip.actions import watch
 

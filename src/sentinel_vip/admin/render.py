@@ -86,8 +86,14 @@ def keepalived_text(values: dict, template: str = snippets.KEEPALIVED) -> str:
     out = []
     in_vips = False
     program = values["program"]
+    # keepalived's names are global across every included file: one instance's track file
+    # and check are named after its vrrp_instance, so several instances never share one.
+    names = {f"sentinel_vip_{kind}": f"{values['instance']}_{kind}" for kind in ("track", "check")}
     for line in template.splitlines(keepends=True):
         code = line.split("#", 1)[0].strip()
+        if code.split(" ", 1)[0] in ("track_file", "vrrp_script", *names):
+            for old, new in names.items():
+                line = line.replace(old, new, 1)
         if code == "vrrp_instance sentinel_vip {":
             line = line.replace("sentinel_vip", values["instance"], 1)
         elif code.startswith("interface "):
@@ -213,7 +219,9 @@ def sentinel_target(config, exists=os.path.exists):
     return path, ("valkey" if "/valkey/" in path else "redis")
 
 
-def outputs(config, exists=os.path.exists) -> list:
+def outputs(config, exists=os.path.exists, sentinel: bool = True) -> list:
+    """What render writes for ``config``; ``sentinel=False``: the keepalived snippet only
+    (the Sentinel snippet is global to Sentinel, written once for all instances)."""
     head = header(config.path)
     result = [
         Output(
@@ -222,7 +230,7 @@ def outputs(config, exists=os.path.exists) -> list:
             (snippets.KEEPALIVED,),
         )
     ]
-    path, flavour = sentinel_target(config, exists)
+    path, flavour = sentinel_target(config, exists) if sentinel else (None, None)
     if path is not None:
         quorum = len(config.sentinels) // 2 + 1
         pristine = (sentinel_text(flavour, "mymaster", 2),)
@@ -253,9 +261,9 @@ def _read(path: str) -> str | None:
     return data.decode("utf-8", "replace")
 
 
-def run(config, dry_run: bool = False, out=None) -> int:
+def run(config, dry_run: bool = False, out=None, sentinel: bool = True) -> int:
     out = out or sys.stdout
-    planned = outputs(config)
+    planned = outputs(config, sentinel=sentinel)
     refused = []
     for output in planned:
         existing = _read(output.path)
@@ -268,7 +276,7 @@ def run(config, dry_run: bool = False, out=None) -> int:
             " your version aside (keepalived/Sentinel settings belong in the TOML) and run"
             " render again"
         )
-    if not planned[1:]:
+    if sentinel and not planned[1:]:
         out.write(
             "sentinel: no Sentinel config found (sentinel.config_files); snippet not written\n"
         )

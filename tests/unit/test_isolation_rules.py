@@ -208,6 +208,17 @@ def test_a_liar_under_several_names_is_still_one_claim():
     assert len(found.down) == 1 and rules.failover_action(found) == TRIPWIRE
 
 
+def test_a_borrowed_live_id_lends_no_membership_and_no_vote():
+    """A liar gives the id of Sentinel a, which answers us too (honestly: no failover), and
+    which b hears: the id is contested and counts for nothing (hardening/test_watch_redteam)."""
+    claim = state(US, "master,s_down,o_down,failover_in_progress", failover_state="select_slave")
+    honest = state(US, "master")
+    views = [view("a", claim), view("a", honest), view("b", state(US, "master,s_down"), peer("a"))]
+    found = rules.evidence(views, ours, NEED)
+    assert found.claimants == () and found.braking == () and found.down == (IDS["b"],)
+    assert rules.failover_action(found) is None
+
+
 @pytest.mark.parametrize(
     "down_after, ms",
     [(None, 1000), (0, 1000), (30000, 1000), (3000, 1000), (2000, 900), (500, 150), (100, 50)],

@@ -1,0 +1,146 @@
+"""Red team of the watcher's fences (issue 11): a hostile peer, a careless admin, a crash.
+
+Real redis-server and redis-sentinel on loopback (tests/integration/servers.py); hostile
+Sentinels are tests/e2e/fake_sentinel.py (the e2e suite's liar) run on a free loopback port;
+the built pyz runs ``watch`` as systemd runs it. Master = redis 0, the watcher is node 0's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from servers import Cluster, binaries_available, free_ports, wait_for
+
+from sentinel_vip.deadline import Deadline
+from sentinel_vip.probes.resp import ProbeError, ReplyError, connect
+
+FAKE = os.path.join(os.path.dirname(__file__), os.pardir, "e2e", "fake_sentinel.py")
+
+
+@pytest.fixture
+def cluster():
+    if not binaries_available():
+        pytest.skip("redis-server / redis-sentinel not installed")
+    running = Cluster().start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+class Liar:
+    """tests/e2e/fake_sentinel.py on 127.0.0.1: claims a failover of redis 0 in progress
+    (before promotion), names it master, publishes +try-failover about it every second."""
+
+    def __init__(self, cluster, myid: str, **spec) -> None:
+        self.port = free_ports(1)[0]
+        self.address = f"127.0.0.1:{self.port}"
+        path = os.path.join(cluster.tmpdir, f"liar-{self.port}.json")
+        spec = {
+            "binds": ["127.0.0.1"],
+            "port": self.port,
+            "master_name": cluster.master_name,
+            "master_ip": "127.0.0.1",
+            "master_port": cluster.redis_ports[0],
+            "master_runid": run_id(cluster, 0),
+            "myid": myid,
+            "peers": [],
+            "try_every": 1.0,
+            "flood_after": 1e9,
+            "flood_for": 0,
+            "flood_every": 1.0,
+            **spec,
+        }
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(spec, fh)
+        self.proc = subprocess.Popen(
+            [sys.executable, FAKE, path],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.proc.stdout.readline().startswith("fake sentinel ready")
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+
+def run_id(cluster, i: int) -> str:
+    return cluster.redis_call(i, "INFO", "server").split("run_id:", 1)[1].split()[0]
+
+
+def start_watch(pyz, config):
+    return subprocess.Popen(
+        [str(pyz), "--config", config, "watch"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stop_watch(proc) -> str:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=10)
+    assert "Traceback" not in err, err
+    return err
+
+
+def log(cluster) -> str:
+    return "\n".join(cluster.syslog_lines())
+
+
+def events_from(cluster, address: str, channel: str) -> int:
+    return sum(
+        f"sentinel={address}" in line and f"channel={channel}" in line
+        for line in cluster.syslog_lines()
+    )
+
+
+def config_get(cluster, i: int, name: str) -> str:
+    return cluster.redis_call(i, "CONFIG", "GET", name)[1]
+
+
+def write(cluster, key: str) -> str:
+    """ "OK", or the error a client gets (NOREPLICAS, READONLY, a timeout)."""
+    try:
+        with connect(cluster.redis_endpoint(0), Deadline(1.0)) as conn:
+            return str(conn.call("SET", key, "1"))
+    except ReplyError as exc:
+        return exc.reply.split()[0] if exc.reply else "error"
+    except ProbeError as exc:
+        return f"failed: {exc}"
+
+
+def test_a_liar_borrowing_a_live_sentinels_id_gets_no_brake(runnable_pyz, cluster):
+    """The liar gives the id of Sentinel 0, which is alive and answers us too (honestly: no
+    failover). The other Sentinels hear Sentinel 0's hellos, so the borrowed id passed for
+    a member of the quorum: before, every claim braked the healthy master (CLIENT PAUSE
+    WRITE, once per 30 s per borrowed id). Two answers under one id that disagree about the
+    claim make no member."""
+    honest = cluster.sentinel_call(0, "SENTINEL", "MYID")
+    liar = Liar(cluster, honest)
+    try:
+        addresses = [f"127.0.0.1:{p}" for p in cluster.sentinel_ports[:2]] + [liar.address]
+        config = cluster.write_config(
+            0, **{"sentinel.addresses": addresses, "watch.reconcile_interval": 3600}
+        )
+        watch = start_watch(runnable_pyz, config)
+        try:
+            # Each claim is reviewed as it arrives: three of them logged is three reviews on.
+            wait_for(lambda: events_from(cluster, liar.address, "+try-failover") >= 3, 15,
+                     "the liar's claims heard")  # fmt: skip
+        finally:
+            stop_watch(watch)
+    finally:
+        liar.stop()
+    braked = [line for line in cluster.syslog_lines() if "kind=brake" in line]
+    assert braked == [], braked

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from servers import Cluster, binaries_available, free_ports, wait_for
@@ -176,3 +177,54 @@ def test_a_liar_nobody_hears_cannot_turn_a_replica_restart_into_failed_writes(
     assert refused == [], refused
     armed = [line for line in cluster.syslog_lines() if "kind=tripwire action=arm" in line]
     assert armed == [], armed
+
+
+def returning_old_master(cluster) -> int:
+    """A failover, then the old master (redis 0) back as a master (REPLICAOF NO ONE: what a
+    node cut off through the switch looks like at the heal) while the Sentinels name the
+    new one and list redis 0 among its replicas. Returns the new master's index."""
+    new = cluster.redis_index(cluster.failover())
+    cluster.master_run_id_known()
+    wait_for(lambda: "master_link_status:up" in cluster.redis_call(0, "INFO", "replication"),
+             20, "redis 0 converted to a replica")  # fmt: skip
+    cluster.redis_call(0, "REPLICAOF", "NO", "ONE")
+    return new
+
+
+def test_the_watchers_demotion_keeps_an_admins_later_min_replicas_change(cluster):
+    """The tripwire was armed (the admin's min-replicas-to-write 0 kept in fence.json, ours
+    2 set); the admin then set 1 by hand. The watcher's demotion at the heal used to restore
+    the recorded 0 inside its transaction, and its CONFIG REWRITE saved 0 to redis.conf: the
+    admin's value lost. Only our own value is ever put back (as disarm does)."""
+    from sentinel_vip.actions import fence
+    from sentinel_vip.actions.isolation import Isolation
+    from sentinel_vip.actions.local import Local
+    from sentinel_vip.config.load import load
+    from sentinel_vip.log import Logger
+    from sentinel_vip.store import tripwire
+
+    config = load(cluster.write_config(0))
+    new = returning_old_master(cluster)
+    srv = fence.server(config.redis, Deadline(1.0))
+    assert srv.role == "master" and (srv.to_write, srv.max_lag) == (0, 10)
+    assert fence.arm(config, srv, (2, 10), Deadline(1.0)).startswith("armed")
+    cluster.redis_call(0, "CONFIG", "SET", "min-replicas-to-write", "1")  # the admin
+
+    local = Local(config, Logger(syslog=True, socket_path=cluster.syslog_socket))
+    local.wire = tripwire.saved(config)
+    isolation = Isolation(local, evaluate=None)
+
+    def demoted() -> bool:  # as the watcher does: again until the guards hold
+        isolation.demote(time.monotonic())
+        return any("event=demote action=demoted" in line for line in cluster.syslog_lines())
+
+    try:
+        wait_for(demoted, 8, "the watcher's demotion")
+    except TimeoutError as exc:
+        raise AssertionError([line for line in cluster.syslog_lines() if "demote" in line]) from exc
+    assert f"master_port:{cluster.redis_ports[new]}" in cluster.redis_call(0, "INFO", "replication")
+    assert config_get(cluster, 0, "min-replicas-to-write") == "1"
+    with open(os.path.join(cluster.node_dir(0), "redis.conf"), encoding="utf-8") as fh:
+        saved = fh.read()
+    assert "min-replicas-to-write 0" not in saved and "min-replicas-to-write 1" in saved, saved
+    assert tripwire.saved(config) == {}

@@ -201,11 +201,17 @@ def restore_commands(wire: dict) -> list:
     ]
 
 
+def still_ours(wire: dict, srv: Server) -> bool:
+    """Are the values we set still in place? If not, an admin (or a restart) changed them
+    since: theirs win, and the record must not be put back over them."""
+    return (srv.to_write, srv.max_lag) == (wire["set_to_write"], wire["set_max_lag"])
+
+
 def disarm(config, wire: dict, srv: Server, deadline) -> str:
     """Put the admin's values back if ours are still in place (an admin's later change
     wins), then forget the record. CONFIG REWRITE when the server was converted or
     restarted meanwhile: a rewrite may have saved our values to its config file."""
-    ours = (srv.to_write, srv.max_lag) == (wire["set_to_write"], wire["set_max_lag"])
+    ours = still_ours(wire, srv)
     rewrite = srv.role != "master" or (wire.get("run_id") and wire.get("run_id") != srv.run_id)
     result = "left: changed meanwhile"
     if ours:

@@ -183,7 +183,10 @@ class Isolation:
                 "disabled", "notice", "demote", action="demotion_disabled", reason=plan.reason
             )
             return
-        restore = fence.restore_commands(local.wire) if local.wire else ()
+        # The recorded values go back only over ours: an admin's change since then wins.
+        restore = ()
+        if local.wire and fence.still_ours(local.wire, local.server()):
+            restore = fence.restore_commands(local.wire)
         result = demote.demote_to(
             self.config.redis, plan.host, plan.port, DEMOTE_TIMEOUT, restore=restore
         )

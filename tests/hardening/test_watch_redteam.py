@@ -228,3 +228,41 @@ def test_the_watchers_demotion_keeps_an_admins_later_min_replicas_change(cluster
         saved = fh.read()
     assert "min-replicas-to-write 0" not in saved and "min-replicas-to-write 1" in saved, saved
     assert tripwire.saved(config) == {}
+
+
+@pytest.mark.parametrize(
+    "owner, record",
+    [
+        # Left by another local user while the state directory was open to them (the config
+        # now refuses such a directory, not a file planted in it before): a record whose
+        # "our values" match the server's defaults.
+        (65534, {"to_write": 3, "max_lag": 10, "set_to_write": 0, "set_max_lag": 10}),
+        # Ours by owner, but nothing we ever write: we never arm 0, never lower a value.
+        (None, {"to_write": 3, "max_lag": 10, "set_to_write": 0, "set_max_lag": 10}),
+    ],
+)
+def test_a_planted_tripwire_record_changes_nothing_in_redis(runnable_pyz, cluster, owner, record):
+    """fence.json is what the next watcher puts back with CONFIG SET, and CONFIG REWRITE
+    when the run_id differs. Before, any record that parsed was applied at start: a local
+    user who could write the state directory set min-replicas-to-write 3 on a master with
+    two replicas (every write refused) and had it saved to redis.conf."""
+    config = cluster.write_config(0, **{"watch.reconcile_interval": 3600})
+    state = os.path.join(os.path.dirname(config), "state")
+    path = os.path.join(state, "fence.json")
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump({"tripwire": {**record, "run_id": "0" * 40}}, fh)
+    if owner is not None:
+        if os.geteuid() != 0:
+            pytest.skip("needs root to plant a file owned by another user")
+        os.chown(path, owner, owner)
+    track = os.path.join(os.path.dirname(config), "track")
+    watch = start_watch(runnable_pyz, config)
+    try:
+        wait_for(lambda: os.path.exists(track) and open(track).read() == "1\n", 10,
+                 "the watcher's first verdict (after its start-up restore)")  # fmt: skip
+    finally:
+        stop_watch(watch)
+    assert config_get(cluster, 0, "min-replicas-to-write") == "0"
+    with open(os.path.join(cluster.node_dir(0), "redis.conf"), encoding="utf-8") as fh:
+        assert "min-replicas" not in fh.read()
+    assert write(cluster, "k") == "OK"

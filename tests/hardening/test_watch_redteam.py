@@ -266,3 +266,39 @@ def test_a_planted_tripwire_record_changes_nothing_in_redis(runnable_pyz, cluste
     with open(os.path.join(cluster.node_dir(0), "redis.conf"), encoding="utf-8") as fh:
         assert "min-replicas" not in fh.read()
     assert write(cluster, "k") == "OK"
+
+
+def test_a_liar_borrowing_a_cut_off_sentinels_id_cannot_keep_the_master_unfenced(
+    runnable_pyz, cluster
+):
+    """The liar (on the master's side of the cut) gives Sentinel 0's id. The master is cut
+    off from Sentinels 0 and 1 and from both replicas (SIGSTOP: connections up, nothing
+    answers). Links were counted by the id a peer gives, best state first: the liar's live
+    link stood in for silent Sentinel 0, two Sentinels instead of three were counted, one
+    silent one was no majority, and the isolated master went on acknowledging writes that
+    the other side never sees. Links that give one id but disagree are counted apart."""
+    honest = cluster.sentinel_call(0, "SENTINEL", "MYID")
+    liar = Liar(cluster, honest, try_every=3600.0)
+    stopped = [("sentinel", 0), ("sentinel", 1), ("redis", 1), ("redis", 2)]
+    try:
+        addresses = [f"127.0.0.1:{p}" for p in cluster.sentinel_ports[:2]] + [liar.address]
+        config = cluster.write_config(
+            0, **{"sentinel.addresses": addresses, "watch.reconcile_interval": 3600}
+        )
+        watch = start_watch(runnable_pyz, config)
+        try:
+            wait_for(lambda: log(cluster).count("state=alive") >= 3, 10, "subscribed")
+            for kind, i in stopped:
+                getattr(cluster, "sigstop_sentinel" if kind == "sentinel" else "sigstop")(i)
+            wait_for(lambda: log(cluster).count("state=silent") >= 2, 5, "links silent")
+            try:
+                wait_for(lambda: "kind=isolation action=hold_writes" in log(cluster), 5, "fence")
+            except TimeoutError as exc:
+                raise AssertionError(log(cluster).splitlines()[-8:]) from exc
+            assert write(cluster, "during").startswith("failed")  # held, not acknowledged
+        finally:
+            for kind, i in stopped:
+                getattr(cluster, "sigcont_sentinel" if kind == "sentinel" else "sigcont")(i)
+            stop_watch(watch)
+    finally:
+        liar.stop()

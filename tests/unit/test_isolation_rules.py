@@ -71,8 +71,18 @@ def test_one_sentinel_under_two_names_counts_once():
     assert r.total == 2 and r.silent == 1 and r.alive == 1
     assert not rules.isolation_suspected(r)
     # The best state of the aliases counts: one answering name means it answers.
-    r = reach_of(SILENT, ALIVE, SILENT, ids=["a", "a", "b"])
-    assert (r.alive, r.silent) == (1, 1)
+    r = reach_of(REFUSING, ALIVE, SILENT, ids=["a", "a", "b"])
+    assert (r.total, r.alive, r.silent) == (2, 1, 1)
+
+
+def test_a_silent_link_never_hides_behind_a_live_one_giving_its_id():
+    """A liar on this side of a cut gives the id of Sentinel a, cut off on the other: the
+    silent link counts on its own, as if the liar had given an id of its own
+    (hardening/test_watch_redteam)."""
+    r = reach_of(SILENT, SILENT, ALIVE, ids=["a", "b", "a"])
+    assert (r.total, r.alive, r.silent) == (3, 1, 2)
+    assert rules.isolation_suspected(r)
+    assert (reach_of(SILENT, SILENT, SILENT, ids=["a", "b", "a"]).total) == 2  # aliases
 
 
 @pytest.mark.parametrize(

@@ -72,16 +72,32 @@ class Reach(Record):
 
 def reach(links: Iterable) -> Reach:
     """``links``: (key, state) per configured Sentinel; key is its id when known (so one
-    Sentinel behind several names counts once), else its address."""
-    best: dict = {}
+    Sentinel behind several names counts once, in its best state), else its address.
+
+    An id is what a peer says it is, so a silent link never hides behind another link that
+    gives the same id and is not silent: it counts on its own. Otherwise a liar on this
+    side of a cut, giving the id of a Sentinel cut off on the other, would stand in for it
+    and shrink the count (three Sentinels counted as two: one silent, no majority) and the
+    isolated master would never be fenced. Counted apart, the liar gets what its own id
+    would get it. (The price: one Sentinel reached under two names, only one of them cut
+    off, counts one silent Sentinel more.)"""
+    by_key: dict = {}
     for key, state in links:
-        if key not in best or _RANK[state] > _RANK[best[key]]:
-            best[key] = state
+        by_key.setdefault(key, []).append(state)
     counts = {state: 0 for state in _RANK}
-    for state in best.values():
-        counts[state] += 1
+    for states in by_key.values():
+        rest = [s for s in states if s != SILENT]
+        if rest and len(rest) < len(states):
+            counts[SILENT] += len(states) - len(rest)
+            states = rest
+        counts[max(states, key=_RANK.__getitem__)] += 1
     return Reach(
-        len(best), counts[ALIVE], counts[SILENT], counts[DOWN], counts[REFUSING], counts[CONNECTING]
+        sum(counts.values()),
+        counts[ALIVE],
+        counts[SILENT],
+        counts[DOWN],
+        counts[REFUSING],
+        counts[CONNECTING],
     )
 
 

@@ -302,3 +302,35 @@ def test_a_liar_borrowing_a_cut_off_sentinels_id_cannot_keep_the_master_unfenced
             stop_watch(watch)
     finally:
         liar.stop()
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_flooding_sentinel_is_dropped_not_parsed_forever(runnable_pyz, cluster):
+    """A minority peer publishing +sdown about our master as fast as it can (1000 messages
+    per send, ~60,000 a second here). Lines and evaluations were rate-limited, but every
+    message was parsed: the watcher burnt ~85% of a core for as long as the flood lasted,
+    and the isolation fence came 0.1-0.2 s later. A link past FLOOD_LIMIT messages a second
+    is dropped as refusing and retried 5 s later."""
+    liar = Liar(cluster, "e" * 40, try_every=3600.0, flood_after=0.0, flood_for=1e9,
+                flood_every=0.0, flood_batch=1000)  # fmt: skip
+    try:
+        addresses = [f"127.0.0.1:{p}" for p in cluster.sentinel_ports[:2]] + [liar.address]
+        config = cluster.write_config(
+            0, **{"sentinel.addresses": addresses, "watch.reconcile_interval": 3600}
+        )
+        watch = start_watch(runnable_pyz, config)
+        try:
+            wait_for(lambda: events_from(cluster, liar.address, "+sdown") >= 1, 10, "the flood")
+            start, began = cpu_seconds(watch.pid), time.monotonic()
+            wait_for(lambda: time.monotonic() > began + 4.0, 5, "four seconds of flood")
+            used = cpu_seconds(watch.pid) - start
+        finally:
+            stop_watch(watch)
+    finally:
+        liar.stop()
+    assert used < 1.0, f"the watcher used {used:.1f} s of CPU in 4 s of flood"

@@ -334,3 +334,25 @@ def test_a_flooding_sentinel_is_dropped_not_parsed_forever(runnable_pyz, cluster
     finally:
         liar.stop()
     assert used < 1.0, f"the watcher used {used:.1f} s of CPU in 4 s of flood"
+
+
+def test_a_second_watcher_on_the_same_state_refuses_to_start(runnable_pyz, cluster):
+    """An admin runs `sentinel-vip watch` by hand while the service runs. Both fenced and
+    logged, and the second one's start-up restore undid the first one's armed tripwire
+    (its fence.json read as "left by a previous watcher") in the middle of a failover.
+    One watcher per state directory: the second says why and exits."""
+    config = cluster.write_config(0, **{"watch.reconcile_interval": 3600})
+    first = start_watch(runnable_pyz, config)
+    try:
+        wait_for(lambda: "event=watch_start" in log(cluster), 10, "the first watcher")
+        second = start_watch(runnable_pyz, config)
+        try:
+            _, err = second.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            stop_watch(second)
+            raise AssertionError("a second watcher ran alongside the first") from None
+        assert second.returncode == 2 and "another watcher" in err, err
+        assert first.poll() is None
+    finally:
+        stop_watch(first)
+    assert log(cluster).count("event=watch_start") == 1

@@ -110,10 +110,10 @@ def config_get(cluster, i: int, name: str) -> str:
     return cluster.redis_call(i, "CONFIG", "GET", name)[1]
 
 
-def write(cluster, key: str) -> str:
+def write(cluster, key: str, deadline: float = 1.0) -> str:
     """ "OK", or the error a client gets (NOREPLICAS, READONLY, a timeout)."""
     try:
-        with connect(cluster.redis_endpoint(0), Deadline(1.0)) as conn:
+        with connect(cluster.redis_endpoint(0), Deadline(deadline)) as conn:
             return str(conn.call("SET", key, "1"))
     except ReplyError as exc:
         return exc.reply.split()[0] if exc.reply else "error"
@@ -356,3 +356,54 @@ def test_a_second_watcher_on_the_same_state_refuses_to_start(runnable_pyz, clust
     finally:
         stop_watch(first)
     assert log(cluster).count("event=watch_start") == 1
+
+
+def test_a_replaced_master_held_at_the_heal_is_left_for_sentinel_to_convert(cluster):
+    """The watcher's state at the heal of an isolated master: fenced (writes paused), a
+    Sentinel majority naming the new master, notify.demote = false (the admin leaves the
+    conversion to Sentinel). The pause was renewed until "demoted or named again", and
+    CLIENT PAUSE WRITE holds Sentinel's hello PUBLISH and the PINGs queued behind it: in
+    namespaces Sentinel never converted the old master (e2e/test_watch_redteam.py; here,
+    with down-after 1 s, Sentinel's link resets got it through). Now writes are refused by
+    min-replicas-to-write instead (NOREPLICAS at once, not a hung client, nothing
+    acknowledged), the pause is lifted, Sentinel converts it, and the admin's value comes
+    back once it is a replica."""
+    from sentinel_vip.actions.failover import Failover
+    from sentinel_vip.actions.isolation import Isolation
+    from sentinel_vip.actions.local import Local
+    from sentinel_vip.config.load import load
+    from sentinel_vip.decision import isolation as rules
+    from sentinel_vip.decision.decide import Verdict
+    from sentinel_vip.errors import ExitCode
+    from sentinel_vip.log import Logger
+    from sentinel_vip.store import tripwire
+
+    config = load(cluster.write_config(0, **{"notify.demote": False}))
+    returning_old_master(cluster)
+    local = Local(config, Logger(syslog=True, socket_path=cluster.syslog_socket))
+    replaced = Verdict(False, ExitCode.OTHER_MASTER, "sentinels name another master")
+    isolation = Isolation(local, evaluate=lambda: replaced)
+    failover = Failover(local, isolation)
+    isolation.fenced_since = time.monotonic()  # raised during the cut
+    assert local.pause().startswith("paused")
+    heard = rules.Reach(3, alive=3)
+    writes: list = []
+
+    def watcher_ticks() -> bool:  # what the watcher's loop does, every TICK
+        now = time.monotonic()
+        isolation.tick(now, heard)
+        failover.review_due(now)
+        if "role:master" in cluster.redis_call(0, "INFO", "replication"):
+            writes.append(write(cluster, f"k{len(writes)}", 0.05)[:20])  # held: timed out
+            return False
+        return not isolation.fenced and not local.wire
+
+    try:
+        wait_for(watcher_ticks, 25, "Sentinel's conversion of the old master, fence lifted")
+    except TimeoutError as exc:
+        raise AssertionError(f"writes: {sorted(set(writes))}") from exc
+    assert "OK" not in writes and "NOREPLICAS" in writes, sorted(set(writes))
+    assert config_get(cluster, 0, "min-replicas-to-write") == "0"
+    assert tripwire.saved(config) == {}
+    assert any("+convert-to-slave" in line or "kind=isolation action=lift" in line
+               for line in cluster.syslog_lines())  # fmt: skip

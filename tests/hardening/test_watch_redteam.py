@@ -407,3 +407,30 @@ def test_a_replaced_master_held_at_the_heal_is_left_for_sentinel_to_convert(clus
     assert tripwire.saved(config) == {}
     assert any("+convert-to-slave" in line or "kind=isolation action=lift" in line
                for line in cluster.syslog_lines())  # fmt: skip
+
+
+def test_a_replica_on_the_masters_side_of_the_cut_does_not_hide_the_isolation(
+    runnable_pyz, cluster
+):
+    """The cut leaves the master with one replica (same rack, or a backup replica on its own
+    host) and puts the other replica with the Sentinel majority, which can promote it. The
+    replica that still acknowledges proved nothing: writes it helped acknowledge are lost at
+    the heal. Before, one acknowledging replica was enough ("not isolated"); now every
+    replica the master lists must acknowledge (as Patroni's failsafe mode asks for every
+    member), else it is fenced."""
+    config = cluster.write_config(0, **{"watch.reconcile_interval": 3600})
+    watch = start_watch(runnable_pyz, config)
+    stopped = [("sentinel", 1), ("sentinel", 2), ("redis", 2)]
+    try:
+        wait_for(lambda: log(cluster).count("state=alive") >= 3, 10, "subscribed")
+        for kind, i in stopped:
+            getattr(cluster, "sigstop_sentinel" if kind == "sentinel" else "sigstop")(i)
+        try:
+            wait_for(lambda: "kind=isolation action=hold_writes" in log(cluster), 5, "fence")
+        except TimeoutError as exc:
+            raise AssertionError([x for x in log(cluster).splitlines() if "fence" in x]) from exc
+        assert write(cluster, "during", 0.5).startswith("failed")
+    finally:
+        for kind, i in stopped:
+            getattr(cluster, "sigcont_sentinel" if kind == "sentinel" else "sigcont")(i)
+        stop_watch(watch)

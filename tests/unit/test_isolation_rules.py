@@ -106,6 +106,20 @@ def test_isolation_step(fenced, suspected, role, acks, named, step):
     assert rules.isolation_step(fenced, suspected, role, acks, named) == step
 
 
+@pytest.mark.parametrize(
+    "acked, online, syncing, contact",
+    [
+        (2, 2, 0, 2),
+        (1, 2, 0, 0),  # one replica on the master's side of the cut proves nothing
+        (0, 0, 1, 1),  # a replica resyncing connected just now
+        (0, 1, 1, 0),
+        (0, 0, 0, 0),  # no replica at all
+    ],
+)
+def test_every_online_replica_must_acknowledge(acked, online, syncing, contact):
+    assert rules.replicas_in_contact(acked, online, syncing) == contact
+
+
 def test_contact_is_a_majority_alive():
     assert rules.contact(reach_of(ALIVE, ALIVE, SILENT))
     assert not rules.contact(reach_of(ALIVE, SILENT, SILENT))

@@ -16,6 +16,7 @@ and never raises: each call returns what happened, for the log.
 
 from __future__ import annotations
 
+from sentinel_vip.decision.isolation import replicas_in_contact
 from sentinel_vip.probes.resp import ProbeError, ReplyError, connect
 from sentinel_vip.record import Record
 from sentinel_vip.store import tripwire
@@ -33,6 +34,7 @@ class Server(Record):
     version: tuple = ()
     good_replicas: int = 0  # online, within min-replicas-max-lag (what Redis counts)
     fresh_replicas: int = 0  # online, acknowledged within the last second or so
+    online_replicas: int = 0  # online, however late
     to_write: int | None = None  # None: CONFIG GET refused (ACL) or unreadable
     max_lag: int | None = None
     error: str = ""
@@ -106,6 +108,7 @@ def server(endpoint, deadline) -> Server:
         version,
         _good_replicas(repl, max_lag),
         _good_replicas(repl, 1),
+        _good_replicas(repl, 2**31),
         to_write,
         max_lag,
     )
@@ -116,7 +119,8 @@ SYNCING = frozenset({"wait_bgsave", "send_bulk"})  # a replica (re)connected jus
 
 def role_and_acks(endpoint, wait_ms: int, deadline) -> tuple:
     """(role, replicas in contact) of the local Redis: replicas that acknowledged a probe
-    within ``wait_ms``, plus those in the middle of a (re)sync (they connected just now).
+    within ``wait_ms``, plus those in the middle of a (re)sync (they connected just now),
+    and 0 unless every online replica acknowledged (``decision.isolation.replicas_in_contact``).
 
     A PUBLISH is propagated to the replicas like a write (it changes no key); WAIT then asks
     them for their offset and counts those that acknowledge it. The count is None when it
@@ -129,12 +133,15 @@ def role_and_acks(endpoint, wait_ms: int, deadline) -> tuple:
             if role != "master":
                 return role, None
             try:
+                info = _info(conn.call("INFO", "replication"))
+                online = _good_replicas(info, 2**31)
                 conn.call("PUBLISH", PROBE_CHANNEL, "1")
-                acks = conn.call("WAIT", "1", str(wait_ms))
-                syncing = _syncing(_info(conn.call("INFO", "replication")))
+                acks = conn.call("WAIT", str(max(online, 1)), str(wait_ms))
             except ReplyError:
                 return role, None
-            return role, (acks + syncing) if isinstance(acks, int) else None
+            if not isinstance(acks, int):
+                return role, None
+            return role, replicas_in_contact(acks, online, _syncing(info))
     except ProbeError:
         return None, None
 

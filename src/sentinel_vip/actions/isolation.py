@@ -192,7 +192,9 @@ class Isolation:
             reason="PUBLISH or WAIT refused: replicas judged by INFO lag (~2 s)",
         )  # fmt: skip
         srv = self.local.server()
-        return srv.fresh_replicas if srv.reachable and srv.role == "master" else None
+        if not srv.reachable or srv.role != "master":
+            return None
+        return rules.replicas_in_contact(srv.fresh_replicas, srv.online_replicas)
 
     # ------------------------------------------------------------------ demotion
 

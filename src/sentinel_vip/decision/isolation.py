@@ -112,6 +112,16 @@ def contact(r: Reach) -> bool:
     return r.total > 0 and r.alive >= majority(r.total)
 
 
+def replicas_in_contact(acked: int, online: int, syncing: int = 0) -> int:
+    """Replicas that prove the master is not cut off: those that acknowledged a probe
+    (``acked`` of the ``online`` ones it lists) plus those resyncing (connected just now);
+    0 unless *every* online replica acknowledged. One replica on the master's side of a cut
+    proves nothing: the Sentinel majority on the other side can promote another, and what
+    the master acknowledged with the first is lost at the heal (Patroni's failsafe mode
+    likewise asks for every member)."""
+    return acked + syncing if acked >= online else 0
+
+
 def isolation_step(fenced: bool, suspected: bool, role, replica_acks, named: str) -> str:
     """What to do now about the isolation fence.
 

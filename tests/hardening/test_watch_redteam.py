@@ -434,3 +434,41 @@ def test_a_replica_on_the_masters_side_of_the_cut_does_not_hide_the_isolation(
         for kind, i in stopped:
             getattr(cluster, "sigcont_sentinel" if kind == "sentinel" else "sigcont")(i)
         stop_watch(watch)
+
+
+def test_a_watcher_stopping_while_redis_is_down_keeps_the_record(runnable_pyz, cluster):
+    """The tripwire armed (admin's 0 kept, ours 2 set) and saved to redis.conf by a CONFIG
+    REWRITE (Sentinel's conversion of the old master does one); then Redis is down when
+    the watcher stops (a host shutdown stops both). The stop took "unreachable" for
+    "changed by the admin meanwhile" and dropped the record: Redis came back with our 2
+    from its config file and nothing ever put the admin's 0 back. Now the record stays
+    until Redis answers, and the next watcher restores it."""
+    from sentinel_vip.actions import fence
+    from sentinel_vip.actions.failover import Failover
+    from sentinel_vip.actions.local import Local
+    from sentinel_vip.config.load import load
+    from sentinel_vip.log import Logger
+    from sentinel_vip.store import tripwire
+
+    path = cluster.write_config(0, **{"watch.reconcile_interval": 3600})
+    config = load(path)
+    srv = fence.server(config.redis, Deadline(1.0))
+    assert fence.arm(config, srv, (2, 10), Deadline(1.0)).startswith("armed")
+    cluster.redis_call(0, "CONFIG", "REWRITE")
+    cluster.stop_redis(0)
+
+    local = Local(config, Logger(syslog=True, socket_path=cluster.syslog_socket))
+    local.wire = tripwire.saved(config)
+    Failover(local, None).stop()  # what the watcher's SIGTERM does
+    assert tripwire.saved(config) != {}, "the record of the admin's value was dropped"
+
+    cluster.start_redis(0)
+    assert config_get(cluster, 0, "min-replicas-to-write") == "2"  # from redis.conf
+    watch = start_watch(runnable_pyz, path)
+    try:
+        wait_for(lambda: config_get(cluster, 0, "min-replicas-to-write") == "0", 10,
+                 "the next watcher restores the admin's value")  # fmt: skip
+    finally:
+        stop_watch(watch)
+    with open(os.path.join(cluster.node_dir(0), "redis.conf"), encoding="utf-8") as fh:
+        assert "min-replicas-to-write 2" not in fh.read()

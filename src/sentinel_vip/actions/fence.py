@@ -217,7 +217,10 @@ def still_ours(wire: dict, srv: Server) -> bool:
 def disarm(config, wire: dict, srv: Server, deadline) -> str:
     """Put the admin's values back if ours are still in place (an admin's later change
     wins), then forget the record. CONFIG REWRITE when the server was converted or
-    restarted meanwhile: a rewrite may have saved our values to its config file."""
+    restarted meanwhile: a rewrite may have saved our values to its config file. While
+    Redis does not answer nothing is known: the record stays for a later try."""
+    if not srv.reachable or srv.to_write is None:
+        return f"failed: cannot read {TO_WRITE} ({srv.error or 'CONFIG GET refused'})"
     ours = still_ours(wire, srv)
     rewrite = srv.role != "master" or (wire.get("run_id") and wire.get("run_id") != srv.run_id)
     result = "left: changed meanwhile"

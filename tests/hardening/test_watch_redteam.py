@@ -147,38 +147,6 @@ def test_a_liar_borrowing_a_live_sentinels_id_gets_no_brake(runnable_pyz, cluste
     assert braked == [], braked
 
 
-def test_a_liar_nobody_hears_cannot_turn_a_replica_restart_into_failed_writes(
-    runnable_pyz, cluster
-):
-    """A liar with an id of its own (no Sentinel hears it: it can fail nothing over) claims
-    a failover of the healthy master for as long as it likes. Before, any claim armed the
-    tripwire (min-replicas-to-write = the replicas in sync) and kept it armed while the
-    claim lasted: the first replica restart for maintenance then made the master refuse
-    every write (NOREPLICAS). A claim counts only from a member of the quorum."""
-    liar = Liar(cluster, "e" * 40)
-    try:
-        addresses = [f"127.0.0.1:{p}" for p in cluster.sentinel_ports[:2]] + [liar.address]
-        config = cluster.write_config(
-            0, **{"sentinel.addresses": addresses, "watch.reconcile_interval": 3600}
-        )
-        watch = start_watch(runnable_pyz, config)
-        try:
-            wait_for(lambda: events_from(cluster, liar.address, "+try-failover") >= 3, 15,
-                     "the liar's claims heard")  # fmt: skip
-            cluster.stop_redis(2)  # an admin restarts a replica
-            wait_for(lambda: "connected_slaves:1" in cluster.redis_call(0, "INFO", "replication"),
-                     10, "the master to see one replica")  # fmt: skip
-            refused = [w for w in (write(cluster, f"k{i}") for i in range(20)) if w != "OK"]
-            cluster.start_redis(2)
-        finally:
-            stop_watch(watch)
-    finally:
-        liar.stop()
-    assert refused == [], refused
-    armed = [line for line in cluster.syslog_lines() if "kind=tripwire action=arm" in line]
-    assert armed == [], armed
-
-
 def returning_old_master(cluster) -> int:
     """A failover, then the old master (redis 0) back as a master (REPLICAOF NO ONE: what a
     node cut off through the switch looks like at the heal) while the Sentinels name the

@@ -165,13 +165,13 @@ def test_evidence_counts_claims_and_down_views_about_our_master_only():
     claim = state(US, "master,failover_in_progress,force_failover", failover_state="reconf_slaves")
     views = [
         view("a", claim),
-        view("b", state(US, "master"), peer("a")),
+        view("b", state(US, "master")),
         view("c", state(THEM, "master,s_down,o_down,failover_in_progress")),
     ]
     found = rules.evidence(views, ours, NEED)
     assert found.claimants == (IDS["a"],) and found.down == (IDS["a"],) and found.braking == ()
     assert found.answered == 3 and found.need == NEED and found.down_after_ms == 3000
-    assert rules.failover_action(found) == TRIPWIRE  # one member's claim, past the promotion
+    assert rules.failover_action(found) == TRIPWIRE  # one claim: a minority's word
 
 
 def test_a_member_failing_our_master_over_brakes_before_the_promotion():
@@ -204,25 +204,7 @@ def test_a_claimant_the_quorum_does_not_hear_gets_no_brake(peers):
         view("c", state(US, "master")),
     ]
     found = rules.evidence(views, ours, NEED)
-    assert found.braking == () and found.claimants == () and found.unheard == (IDS["a"],)
-    # Nor the tripwire: armed on its word, a replica restart would refuse every write.
-    assert rules.failover_action(found) is None
-
-
-def test_without_peer_lists_any_claim_arms_the_tripwire_but_never_brakes():
-    """No Sentinel lists its peers (an ACL without SENTINEL SENTINELS): membership cannot
-    be told, so a claim arms the tripwire as before; a brake still needs a member."""
-    claim = state(US, "master,failover_in_progress", failover_state="select_slave")
-
-    def bare(key, master):  # SENTINEL SENTINELS refused: peers None
-        about = (master["ip"], int(master["port"]))
-        return SentinelAnswer(f"{key}:26379", True, about, None, None, IDS[key], None, about,
-                              master)  # fmt: skip
-
-    views = [bare("a", claim), bare("b", state(US, "master")), silent("c")]
-    found = rules.evidence(views, ours, NEED)
-    assert found.claimants == (IDS["a"],) and found.braking == ()
-    assert rules.failover_action(found) == TRIPWIRE
+    assert found.braking == () and rules.failover_action(found) == TRIPWIRE
 
 
 def test_a_majority_seeing_our_master_down_pauses():
@@ -247,7 +229,7 @@ def test_a_liar_under_several_names_is_still_one_claim():
     found = rules.evidence(
         [view("liar", claim), view("liar", claim), view("b", state(US, "master"))], ours, NEED
     )
-    assert len(found.down) == 1 and rules.failover_action(found) is None
+    assert len(found.down) == 1 and rules.failover_action(found) == TRIPWIRE
 
 
 def test_a_borrowed_live_id_lends_no_membership_and_no_vote():

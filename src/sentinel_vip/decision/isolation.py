@@ -19,8 +19,7 @@ Failover. An event is a hint; what counts is what the Sentinels report when aske
 writes are paused (renewed while that holds). A planned ``SENTINEL FAILOVER`` is known only
 to the Sentinel running it until the switch, so no majority can confirm it. Two things
 then, neither of which a lying minority can turn into a failed write:
-- a *tripwire*, on a claim by a member of the quorum (see the brake; on any claim when no
-  Sentinel lists its peers): Redis is told to require as many good replicas as it has now.
+- a *tripwire*, on any claim: Redis is told to require as many good replicas as it has now.
   That changes nothing until a replica leaves -- and the replica being promoted leaves at
   the instant of its promotion, when Redis itself starts refusing writes;
 - a *brake*, only when the claimant is a member of the quorum (a majority counting it hears
@@ -151,18 +150,16 @@ class Evidence(Record):
     """What fresh ``SENTINEL MASTER`` replies say about our master, per distinct Sentinel
     (by its id)."""
 
-    claimants: tuple  # members of the quorum running a failover of our master (see evidence)
+    claimants: tuple  # Sentinels running a failover of our master
     down: tuple  # Sentinels that see our master down (s_down/o_down) or fail it over
     answered: int  # Sentinels whose reply we could read
     need: int  # Sentinels that make a majority (sentinel.agreement)
     down_after_ms: int | None = None  # the smallest down-after-milliseconds reported
-    braking: tuple = ()  # claimants not yet past the promotion
-    unheard: tuple = ()  # claims from Sentinels the quorum does not hear: counted for nothing
+    braking: tuple = ()  # claimants the quorum knows, not yet past the promotion
 
     def describe(self) -> str:
         return (
             f"claimants={len(self.claimants)} members={len(self.braking)} "
-            f"unheard={len(self.unheard)} "
             f"down={len(self.down)} answered={self.answered} need={self.need}"
         )
 
@@ -202,23 +199,14 @@ def evidence(answers, ours, need: int) -> Evidence:
     claimants = {key for key, (claims, _, _) in said.items() if claims}
     before = {key for key, (_, early, _) in said.items() if early}
     down = {key for key, (_, _, is_down) in said.items() if is_down}
-    # A claim counts only from a member of the quorum (a majority, counting it, hears its
-    # hellos): a process the quorum does not hear can fail nothing over, and its word must
-    # not arm the tripwire either (armed, the first replica restart refuses every write).
-    # If no Sentinel would list its peers (ACL), membership cannot be told: any claim counts.
-    if any(a.peers is not None for a in answers):
-        members = {k for k in claimants if 1 + _vouchers(k, answers) >= need}
-    else:
-        members = claimants
-    braking = {k for k in before & members if 1 + _vouchers(k, answers) >= need}
+    braking = {k for k in before if 1 + _vouchers(k, answers) >= need}
     return Evidence(
-        tuple(sorted(members)),
+        tuple(sorted(claimants)),
         tuple(sorted(down)),
         len(answered),
         need,
         min(down_after) if down_after else None,
         tuple(sorted(braking)),
-        tuple(sorted(claimants - members)),
     )
 
 
@@ -238,7 +226,7 @@ def _vouchers(claimant: str, answers) -> int:
 
 def failover_action(e: Evidence) -> str | None:
     """PAUSE on a majority's word; BRAKE when a member of the quorum runs a failover of our
-    master that has not promoted yet; TRIPWIRE on a member's claim past that; else None."""
+    master that has not promoted yet; TRIPWIRE on any other claim; else None."""
     if e.need and len(e.down) >= e.need:
         return PAUSE
     if e.braking:

@@ -177,8 +177,9 @@ def evidence(answers, ours, need: int) -> Evidence:
     is this node's server (``agreement.describes_this_server``); ``need``: the Sentinels
     that make a majority. One Sentinel behind several addresses counts once (its id)."""
     answers = [a for a in answers if a.answered and a.sentinel_id and a.fields]
-    answered, down_after = set(), []
-    said: dict = {}  # sentinel id -> the distinct (claims, before promotion, down) it gave
+    claimants, down, answered, down_after = set(), set(), set(), []
+    before: set = set()
+    claimed: dict = {}  # sentinel id -> whether each answer under it claimed a failover
     for answer in answers:
         key, fields = answer.sentinel_id, answer.fields
         if not fields.get("flags"):
@@ -189,16 +190,18 @@ def evidence(answers, ours, need: int) -> Evidence:
         except ValueError:
             pass
         flags = answer.flags() if ours(answer) else frozenset()
-        claims = CLAIM_FLAG in flags
-        early = claims and fields.get("failover-state") in BEFORE_PROMOTION
-        said.setdefault(key, set()).add((claims, early, bool(flags & DOWN_FLAGS) or claims))
-    # An id is what a peer says it is: one that answered twice and disagreed is contested
-    # (a liar giving a live Sentinel's id) and counts for nothing, so a borrowed id lends
-    # the liar neither the owner's membership of the quorum nor its vote.
-    said = {key: views.pop() for key, views in said.items() if len(views) == 1}
-    claimants = {key for key, (claims, _, _) in said.items() if claims}
-    before = {key for key, (_, early, _) in said.items() if early}
-    down = {key for key, (_, _, is_down) in said.items() if is_down}
+        claimed.setdefault(key, set()).add(CLAIM_FLAG in flags)
+        if CLAIM_FLAG in flags:
+            claimants.add(key)
+            if fields.get("failover-state") in BEFORE_PROMOTION:
+                before.add(key)
+        if flags & DOWN_FLAGS or CLAIM_FLAG in flags:
+            down.add(key)
+    # An id is what a peer says it is: under an id that claims a failover in one answer and
+    # not in another, a liar gives a live Sentinel's id. Its claim still arms the tripwire
+    # (as any claim does), but it borrows no membership of the quorum: no brake.
+    contested = {key for key, claims in claimed.items() if len(claims) > 1}
+    before -= contested
     braking = {k for k in before if 1 + _vouchers(k, answers) >= need}
     return Evidence(
         tuple(sorted(claimants)),

@@ -9,7 +9,7 @@ SENTINEL SENTINELS (claims to hear everyone), SUBSCRIBE. On pub/sub it publishes
 ``+try-failover`` about the master every ``try_every`` seconds, and from ``flood_after`` for
 ``flood_for`` seconds ``+sdown`` about it every ``flood_every`` seconds: the minority's word
 and a flood. SPEC (JSON): binds, port, password, master_name, master_ip, master_port, myid,
-peers, try_every, flood_after, flood_for, flood_every.
+peers, try_every, flood_after, flood_for, flood_every, flood_batch (messages per send, default 1).
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ class Fake:
                     next_try = now + s["try_every"]
                 if flooding and "+sdown" in channels:
                     with lock:
-                        conn.sendall(encode(["message", "+sdown", about]))
+                        conn.sendall(encode(["message", "+sdown", about]) * s.get("flood_batch", 1))
                     time.sleep(s["flood_every"])
                 else:
                     time.sleep(0.05)

@@ -71,8 +71,18 @@ def test_one_sentinel_under_two_names_counts_once():
     assert r.total == 2 and r.silent == 1 and r.alive == 1
     assert not rules.isolation_suspected(r)
     # The best state of the aliases counts: one answering name means it answers.
-    r = reach_of(SILENT, ALIVE, SILENT, ids=["a", "a", "b"])
-    assert (r.alive, r.silent) == (1, 1)
+    r = reach_of(REFUSING, ALIVE, SILENT, ids=["a", "a", "b"])
+    assert (r.total, r.alive, r.silent) == (2, 1, 1)
+
+
+def test_a_silent_link_never_hides_behind_a_live_one_giving_its_id():
+    """A liar on this side of a cut gives the id of Sentinel a, cut off on the other: the
+    silent link counts on its own, as if the liar had given an id of its own
+    (hardening/test_watch_redteam)."""
+    r = reach_of(SILENT, SILENT, ALIVE, ids=["a", "b", "a"])
+    assert (r.total, r.alive, r.silent) == (3, 1, 2)
+    assert rules.isolation_suspected(r)
+    assert (reach_of(SILENT, SILENT, SILENT, ids=["a", "b", "a"]).total) == 2  # aliases
 
 
 @pytest.mark.parametrize(
@@ -94,6 +104,20 @@ def test_one_sentinel_under_two_names_counts_once():
 )
 def test_isolation_step(fenced, suspected, role, acks, named, step):
     assert rules.isolation_step(fenced, suspected, role, acks, named) == step
+
+
+@pytest.mark.parametrize(
+    "acked, online, syncing, contact",
+    [
+        (2, 2, 0, 2),
+        (1, 2, 0, 0),  # one replica on the master's side of the cut proves nothing
+        (0, 0, 1, 1),  # a replica resyncing connected just now
+        (0, 1, 1, 0),
+        (0, 0, 0, 0),  # no replica at all
+    ],
+)
+def test_every_online_replica_must_acknowledge(acked, online, syncing, contact):
+    assert rules.replicas_in_contact(acked, online, syncing) == contact
 
 
 def test_contact_is_a_majority_alive():
@@ -206,6 +230,20 @@ def test_a_liar_under_several_names_is_still_one_claim():
         [view("liar", claim), view("liar", claim), view("b", state(US, "master"))], ours, NEED
     )
     assert len(found.down) == 1 and rules.failover_action(found) == TRIPWIRE
+
+
+def test_a_borrowed_live_id_lends_no_membership():
+    """A liar gives the id of Sentinel a, which answers us too (honestly: no failover), and
+    which b hears: the id is contested and counts for nothing (hardening/test_watch_redteam)."""
+    claim = state(US, "master,failover_in_progress", failover_state="select_slave")
+    honest = state(US, "master")
+    views = [view("a", claim), view("a", honest), view("b", state(US, "master"), peer("a"))]
+    found = rules.evidence(views, ours, NEED)
+    assert found.claimants == (IDS["a"],) and found.braking == ()
+    assert rules.failover_action(found) == TRIPWIRE  # as any claim: no brake
+    # The same Sentinel under two names, both claiming: still a member.
+    views = [view("a", claim), view("a", claim), view("b", state(US, "master"), peer("a"))]
+    assert rules.failover_action(rules.evidence(views, ours, NEED)) == BRAKE
 
 
 @pytest.mark.parametrize(

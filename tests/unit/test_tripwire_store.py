@@ -34,6 +34,10 @@ def test_round_trip_and_forget(tmp_path):
         '{"tripwire": {"to_write": true, "max_lag": 10, "set_to_write": 2, "set_max_lag": 10}}',
         '{"tripwire": {"to_write": 0, "max_lag": 1e300, "set_to_write": 2, "set_max_lag": 10}}',
         '{"tripwire": {"to_write": 0, "max_lag": 10, "set_to_write": 2}}',
+        # Nothing arming ever writes: restoring it would raise or lower the admin's value.
+        '{"tripwire": {"to_write": 3, "max_lag": 10, "set_to_write": 0, "set_max_lag": 10}}',
+        '{"tripwire": {"to_write": 3, "max_lag": 10, "set_to_write": 2, "set_max_lag": 10}}',
+        '{"tripwire": {"to_write": 0, "max_lag": 0, "set_to_write": 2, "set_max_lag": 0}}',
     ],
 )
 def test_anything_else_is_ignored(tmp_path, text):
@@ -62,3 +66,12 @@ def test_a_planted_link_or_fifo_is_never_followed(tmp_path):
     os.unlink(state / tripwire.STATE_NAME)
     os.mkfifo(state / tripwire.STATE_NAME)
     assert tripwire.saved(config) == {}  # a FIFO cannot stall the watcher
+
+
+def test_a_record_others_could_have_written_is_ignored(tmp_path):
+    """fence.json becomes CONFIG SET (and CONFIG REWRITE) on Redis: a copy writable by
+    others (or, under root, owned by another user: hardening/test_watch_redteam) is not ours."""
+    config = Config(tmp_path)
+    tripwire.save(config, WIRE)
+    (tmp_path / tripwire.STATE_NAME).chmod(0o662)
+    assert tripwire.saved(config) == {}

@@ -16,6 +16,7 @@ and never raises: each call returns what happened, for the log.
 
 from __future__ import annotations
 
+from sentinel_vip.decision.isolation import replicas_in_contact
 from sentinel_vip.probes.resp import ProbeError, ReplyError, connect
 from sentinel_vip.record import Record
 from sentinel_vip.store import tripwire
@@ -33,6 +34,7 @@ class Server(Record):
     version: tuple = ()
     good_replicas: int = 0  # online, within min-replicas-max-lag (what Redis counts)
     fresh_replicas: int = 0  # online, acknowledged within the last second or so
+    online_replicas: int = 0  # online, however late
     to_write: int | None = None  # None: CONFIG GET refused (ACL) or unreadable
     max_lag: int | None = None
     error: str = ""
@@ -106,6 +108,7 @@ def server(endpoint, deadline) -> Server:
         version,
         _good_replicas(repl, max_lag),
         _good_replicas(repl, 1),
+        _good_replicas(repl, 2**31),
         to_write,
         max_lag,
     )
@@ -116,7 +119,8 @@ SYNCING = frozenset({"wait_bgsave", "send_bulk"})  # a replica (re)connected jus
 
 def role_and_acks(endpoint, wait_ms: int, deadline) -> tuple:
     """(role, replicas in contact) of the local Redis: replicas that acknowledged a probe
-    within ``wait_ms``, plus those in the middle of a (re)sync (they connected just now).
+    within ``wait_ms``, plus those in the middle of a (re)sync (they connected just now),
+    and 0 unless every online replica acknowledged (``decision.isolation.replicas_in_contact``).
 
     A PUBLISH is propagated to the replicas like a write (it changes no key); WAIT then asks
     them for their offset and counts those that acknowledge it. The count is None when it
@@ -129,12 +133,15 @@ def role_and_acks(endpoint, wait_ms: int, deadline) -> tuple:
             if role != "master":
                 return role, None
             try:
+                info = _info(conn.call("INFO", "replication"))
+                online = _good_replicas(info, 2**31)
                 conn.call("PUBLISH", PROBE_CHANNEL, "1")
-                acks = conn.call("WAIT", "1", str(wait_ms))
-                syncing = _syncing(_info(conn.call("INFO", "replication")))
+                acks = conn.call("WAIT", str(max(online, 1)), str(wait_ms))
             except ReplyError:
                 return role, None
-            return role, (acks + syncing) if isinstance(acks, int) else None
+            if not isinstance(acks, int):
+                return role, None
+            return role, replicas_in_contact(acks, online, _syncing(info))
     except ProbeError:
         return None, None
 
@@ -194,7 +201,9 @@ def arm(config, srv: Server, setting: tuple, deadline) -> str:
                 changed = True
             conn.call("CONFIG", "SET", TO_WRITE, str(to_write))
     except ProbeError as exc:
-        if not changed:  # nothing to undo: a record would make the next watcher "restore"
+        # Refused outright before anything changed: a record would make the next watcher
+        # "restore" values never touched. Any other failure (a timeout) may have applied.
+        if isinstance(exc, ReplyError) and not changed:
             tripwire.forget(config)
         return f"{REFUSED if exc.kind == 'auth' else 'failed'}: {exc}"
     return f"armed {TO_WRITE}={to_write} {MAX_LAG}={max_lag} (was {srv.to_write}/{srv.max_lag})"
@@ -208,11 +217,20 @@ def restore_commands(wire: dict) -> list:
     ]
 
 
+def still_ours(wire: dict, srv: Server) -> bool:
+    """Are the values we set still in place? If not, an admin (or a restart) changed them
+    since: theirs win, and the record must not be put back over them."""
+    return (srv.to_write, srv.max_lag) == (wire["set_to_write"], wire["set_max_lag"])
+
+
 def disarm(config, wire: dict, srv: Server, deadline) -> str:
     """Put the admin's values back if ours are still in place (an admin's later change
     wins), then forget the record. CONFIG REWRITE when the server was converted or
-    restarted meanwhile: a rewrite may have saved our values to its config file."""
-    ours = (srv.to_write, srv.max_lag) == (wire["set_to_write"], wire["set_max_lag"])
+    restarted meanwhile: a rewrite may have saved our values to its config file. While
+    Redis does not answer nothing is known: the record stays for a later try."""
+    if not srv.reachable or srv.to_write is None:
+        return f"failed: cannot read {TO_WRITE} ({srv.error or 'CONFIG GET refused'})"
+    ours = still_ours(wire, srv)
     rewrite = srv.role != "master" or (wire.get("run_id") and wire.get("run_id") != srv.run_id)
     result = "left: changed meanwhile"
     if ours:

@@ -34,6 +34,7 @@ class Isolation:
         self._evaluate = evaluate  # () -> Verdict: a fresh, recorded evaluation
         self.fenced_since: float | None = None
         self.named = ""  # whom the last fresh verdict says the majority names
+        self.refusing = False  # replaced: writes refused by the tripwire instead of paused
 
     @property
     def fenced(self) -> bool:
@@ -91,6 +92,7 @@ class Isolation:
         if step == rules.LIFT:
             self._lift(now, role)
         elif step == rules.DEMOTE:
+            self._refuse_instead()
             self.demote(now)
 
     def after_verdict(self, verdict: Verdict, now: float) -> None:
@@ -105,6 +107,7 @@ class Isolation:
         local = self.local
         self.fenced_since = now
         self.named = ""
+        self.refusing = False
         result = local.pause() if local.can_pause() else "unavailable"  # the writes first
         local.fail_track(
             f"isolated: no sentinel majority answers and no replica acknowledges "
@@ -125,7 +128,7 @@ class Isolation:
         """Renew the pause (if this server can pause) and learn the role at the same time."""
         local = self.local
         role = local.role()
-        if role == "master" and local.can_pause():
+        if role == "master" and local.can_pause() and not self.refusing:
             result = local.pause()
             if result.startswith("failed"):
                 local.say_once(
@@ -134,9 +137,43 @@ class Isolation:
                 )  # fmt: skip
         return role
 
+    def _refuse_instead(self) -> None:
+        """A majority names another master: every write here is lost, until this node is a
+        replica. The pause must not last that long: CLIENT PAUSE WRITE holds Sentinel's
+        hello PUBLISH and the PINGs queued behind it, so Sentinel sees this node down and
+        never converts it (it converts only an instance not down for failover-timeout) --
+        with demotion disabled or refused by a guard, a paused master for good. Writes are
+        refused by min-replicas-to-write instead (the tripwire, restored as usual once this
+        node is a replica), which lets PUBLISH and PING through; then the pause is lifted."""
+        local = self.local
+        if self.refusing or local.wire:
+            return  # done, or a tripwire holds the admin's record already: keep pausing
+        srv = local.server()
+        if not srv.reachable or srv.role != "master" or srv.to_write is None:
+            return
+        if srv.max_lag is None:
+            return
+        if srv.to_write <= srv.good_replicas or srv.max_lag < 1:
+            setting = (max(srv.to_write, srv.good_replicas + 1), srv.max_lag or 10)
+            result = fence.arm(self.config, srv, setting, Deadline(QUERY_DEADLINE))
+            if result.startswith("failed"):
+                local.say_once("refuse_failed", "warning", "fence", kind="isolation",
+                               action="refuse_writes", result=result)  # fmt: skip
+                return
+            local.wire = tripwire.saved(self.config)
+        else:
+            result = f"already refused by {fence.TO_WRITE}={srv.to_write}"
+        self.refusing = True
+        unpaused = local.unpause() if local.can_pause() else "nothing held"
+        self.logger.log(
+            "warning", "fence", kind="isolation", action="refuse_writes", result=result,
+            unpause=unpaused, reason="sentinel majority names another master",
+        )  # fmt: skip
+
     def _lift(self, now: float, role) -> None:
         held = round(now - (self.fenced_since or now), 3)
         self.fenced_since = None
+        self.refusing = False
         result = "nothing held"
         if role == "master" and self.local.can_pause():
             result = self.local.unpause()
@@ -155,7 +192,9 @@ class Isolation:
             reason="PUBLISH or WAIT refused: replicas judged by INFO lag (~2 s)",
         )  # fmt: skip
         srv = self.local.server()
-        return srv.fresh_replicas if srv.reachable and srv.role == "master" else None
+        if not srv.reachable or srv.role != "master":
+            return None
+        return rules.replicas_in_contact(srv.fresh_replicas, srv.online_replicas)
 
     # ------------------------------------------------------------------ demotion
 
@@ -183,7 +222,10 @@ class Isolation:
                 "disabled", "notice", "demote", action="demotion_disabled", reason=plan.reason
             )
             return
-        restore = fence.restore_commands(local.wire) if local.wire else ()
+        # The recorded values go back only over ours: an admin's change since then wins.
+        restore = ()
+        if local.wire and fence.still_ours(local.wire, local.server()):
+            restore = fence.restore_commands(local.wire)
         result = demote.demote_to(
             self.config.redis, plan.host, plan.port, DEMOTE_TIMEOUT, restore=restore
         )

@@ -288,11 +288,41 @@ def _drain(inbox, timeout: float) -> list:
             return batch
 
 
+LOCK_NAME = "watch.lock"
+
+
+def _only_watcher(config, logger):
+    """Hold ``state_dir/watch.lock`` for the watcher's life (released when it exits, however
+    it exits). A second watcher on the same state would undo the first one's tripwire at
+    its start (``Failover.start``) and fence alongside it: it refuses to run instead."""
+    import os
+
+    from sentinel_vip.errors import UsageError
+    from sentinel_vip.store import disk
+
+    path = os.path.join(config.state_dir, LOCK_NAME)
+    try:
+        fd = disk.open_private(path, os.O_RDWR, 0o600)
+    except OSError as exc:  # the check reports an unusable state directory: not our job
+        logger.log("warning", "watch_lock", path=path, error=exc.strerror or str(exc))
+        return None
+    try:
+        disk.lock(fd, path, wait=0)
+    except OSError:
+        os.close(fd)
+        raise UsageError(
+            f"another watcher runs on {config.state_dir} (it holds {path}): stop it first"
+            " (systemctl stop sentinel-vip-watch), one watcher per node"
+        ) from None
+    return fd
+
+
 def run(config, logger) -> int:
     inbox: queue.SimpleQueue = queue.SimpleQueue()
     stopping.wake_through(inbox)
     if stopping.requested():
         return 0
+    held = _only_watcher(config, logger)  # noqa: F841 -- the lock lives as long as the fd
     _preload(config)
     watcher = Watcher(config, logger, inbox)
     try:

@@ -71,16 +71,32 @@ class Reach(Record):
 
 def reach(links: Iterable) -> Reach:
     """``links``: (key, state) per configured Sentinel; key is its id when known (so one
-    Sentinel behind several names counts once), else its address."""
-    best: dict = {}
+    Sentinel behind several names counts once, in its best state), else its address.
+
+    An id is what a peer says it is, so a silent link never hides behind another link that
+    gives the same id and is not silent: it counts on its own. Otherwise a liar on this
+    side of a cut, giving the id of a Sentinel cut off on the other, would stand in for it
+    and shrink the count (three Sentinels counted as two: one silent, no majority) and the
+    isolated master would never be fenced. Counted apart, the liar gets what its own id
+    would get it. (The price: one Sentinel reached under two names, only one of them cut
+    off, counts one silent Sentinel more.)"""
+    by_key: dict = {}
     for key, state in links:
-        if key not in best or _RANK[state] > _RANK[best[key]]:
-            best[key] = state
+        by_key.setdefault(key, []).append(state)
     counts = {state: 0 for state in _RANK}
-    for state in best.values():
-        counts[state] += 1
+    for states in by_key.values():
+        rest = [s for s in states if s != SILENT]
+        if rest and len(rest) < len(states):
+            counts[SILENT] += len(states) - len(rest)
+            states = rest
+        counts[max(states, key=_RANK.__getitem__)] += 1
     return Reach(
-        len(best), counts[ALIVE], counts[SILENT], counts[DOWN], counts[REFUSING], counts[CONNECTING]
+        sum(counts.values()),
+        counts[ALIVE],
+        counts[SILENT],
+        counts[DOWN],
+        counts[REFUSING],
+        counts[CONNECTING],
     )
 
 
@@ -93,6 +109,16 @@ def isolation_suspected(r: Reach) -> bool:
 def contact(r: Reach) -> bool:
     """A Sentinel majority answers our heartbeats again."""
     return r.total > 0 and r.alive >= majority(r.total)
+
+
+def replicas_in_contact(acked: int, online: int, syncing: int = 0) -> int:
+    """Replicas that prove the master is not cut off: those that acknowledged a probe
+    (``acked`` of the ``online`` ones it lists) plus those resyncing (connected just now);
+    0 unless *every* online replica acknowledged. One replica on the master's side of a cut
+    proves nothing: the Sentinel majority on the other side can promote another, and what
+    the master acknowledged with the first is lost at the heal (Patroni's failsafe mode
+    likewise asks for every member)."""
+    return acked + syncing if acked >= online else 0
 
 
 def isolation_step(fenced: bool, suspected: bool, role, replica_acks, named: str) -> str:
@@ -153,6 +179,7 @@ def evidence(answers, ours, need: int) -> Evidence:
     answers = [a for a in answers if a.answered and a.sentinel_id and a.fields]
     claimants, down, answered, down_after = set(), set(), set(), []
     before: set = set()
+    claimed: dict = {}  # sentinel id -> whether each answer under it claimed a failover
     for answer in answers:
         key, fields = answer.sentinel_id, answer.fields
         if not fields.get("flags"):
@@ -162,15 +189,19 @@ def evidence(answers, ours, need: int) -> Evidence:
             down_after.append(int(fields.get("down-after-milliseconds", "")))
         except ValueError:
             pass
-        if not ours(answer):
-            continue
-        flags = answer.flags()
+        flags = answer.flags() if ours(answer) else frozenset()
+        claimed.setdefault(key, set()).add(CLAIM_FLAG in flags)
         if CLAIM_FLAG in flags:
             claimants.add(key)
             if fields.get("failover-state") in BEFORE_PROMOTION:
                 before.add(key)
         if flags & DOWN_FLAGS or CLAIM_FLAG in flags:
             down.add(key)
+    # An id is what a peer says it is: under an id that claims a failover in one answer and
+    # not in another, a liar gives a live Sentinel's id. Its claim still arms the tripwire
+    # (as any claim does), but it borrows no membership of the quorum: no brake.
+    contested = {key for key, claims in claimed.items() if len(claims) > 1}
+    before -= contested
     braking = {k for k in before if 1 + _vouchers(k, answers) >= need}
     return Evidence(
         tuple(sorted(claimants)),

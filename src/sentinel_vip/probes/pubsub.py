@@ -22,7 +22,7 @@ import time
 
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.decision.isolation import ALIVE, CONNECTING, DOWN, REFUSING, SILENT
-from sentinel_vip.probes.resp import ProbeError, ReplyError, TimedOut, connect
+from sentinel_vip.probes.resp import ProbeError, ProtocolError, ReplyError, TimedOut, connect
 from sentinel_vip.probes.sentinel import hex_id
 
 PING_EVERY = 0.1  # on a master's watcher: its isolation fence needs to know within 0.25 s
@@ -33,6 +33,10 @@ CONNECT_TIMEOUT = 0.3
 RETRY_DOWN = (0.1, 2.0)  # refused/closed: first and longest wait before the next attempt
 RETRY_REFUSING = 5.0  # auth, TLS or protocol refusal: an admin has to act, do not hammer
 STABLE_AFTER = 5.0  # a link that lived this long resets the backoff
+# Messages a second on one link beyond which it is dropped as refusing (retried after
+# RETRY_REFUSING): a Sentinel publishes a handful per event, a flooding peer 60,000+, each
+# parsed here (one core at ~85%, and the fences' own timing suffers).
+FLOOD_LIMIT = 5000
 
 # The host answered: no partition hides this Sentinel.
 _ANSWERED = frozenset({errnos.ECONNREFUSED, errnos.ECONNRESET, errnos.EPIPE})
@@ -129,7 +133,10 @@ def listen(endpoint, link: Link, channels, relevant, post, stop) -> None:
         try:
             _pump(sub, link, relevant, post, stop)
         except ProbeError as exc:
-            _set(link, down_kind(exc), str(exc), post)
+            kind = down_kind(exc)
+            _set(link, kind, str(exc), post)
+            if kind == REFUSING:  # a flood (or a protocol error): do not hammer
+                stop.wait(RETRY_REFUSING)
         except Exception as exc:
             _set(link, REFUSING, f"internal error: {exc!r}"[:200], post)
             stop.wait(RETRY_REFUSING)
@@ -153,6 +160,7 @@ def _pump(sub: Subscription, link: Link, relevant, post, stop) -> None:
     conn = sub.conn
     heard = time.monotonic()
     next_ping = heard
+    window, count = heard, 0  # messages since ``window``, for FLOOD_LIMIT
     while not stop.is_set():
         now = time.monotonic()
         every = link.ping_every
@@ -174,6 +182,11 @@ def _pump(sub: Subscription, link: Link, relevant, post, stop) -> None:
             except TimedOut:
                 raise TimedOut(f"{link.label}: no reply to PING within {silent_after:g}s") from None
         heard = time.monotonic()
+        count += 1
+        if count > FLOOD_LIMIT:
+            if heard - window < 1.0:
+                raise ProtocolError(f"{link.label}: over {FLOOD_LIMIT} messages in 1 s: flooding")
+            window, count = heard, 0
         if isinstance(message, list) and len(message) == 3 and message[0] == "message":
             channel, data = message[1], message[2]
             if isinstance(channel, str) and isinstance(data, str) and relevant(data):

@@ -22,7 +22,7 @@ import time
 
 from sentinel_vip import stopping
 from sentinel_vip.actions import check
-from sentinel_vip.decision import agreement
+from sentinel_vip.decision import agreement, election
 from sentinel_vip.decision import isolation as rules
 from sentinel_vip.errors import ExitCode
 from sentinel_vip.probes import pubsub
@@ -40,7 +40,7 @@ FAILOVER_CHANNELS = (
     "+try-failover", "+elected-leader", "+failover-state-select-slave", "+selected-slave",
     "+failover-state-send-slaveof-noone", "+failover-state-wait-promotion", "+sdown", "+odown",
 )  # fmt: skip
-CHANNELS = tuple(sorted(set(VERDICT_CHANNELS) | set(FAILOVER_CHANNELS)))
+CHANNELS = tuple(sorted(set(VERDICT_CHANNELS) | set(FAILOVER_CHANNELS) | set(election.CHANNELS)))
 # While a switch propagates, Sentinels disagree for a moment and one may be unreachable; an
 # evaluation that waited the full check deadline would delay the next event's. Answers on a
 # LAN take milliseconds, and an inconclusive result is not recorded (see check.evaluate).
@@ -54,8 +54,9 @@ RESTART_BACKOFF = (1.0, 30.0)
 
 
 def relevant(master_name: str, data: str) -> bool:
-    """Sentinel payloads name the master either first or after '@'."""
-    return master_name in data.split()
+    """Sentinel payloads name the master either first or after '@'; ``+new-epoch`` and
+    ``+vote-for-leader`` name none (``decision.election`` attributes them)."""
+    return master_name in data.split() or election.election_payload(data)
 
 
 def peer_text(text: str, limit: int = 200) -> str:
@@ -71,7 +72,7 @@ def _preload(config) -> None:
     Python 3.9's zip importer hands a half-initialised module to a second thread."""
     import redis  # noqa: F401 -- the demotion's client
 
-    from sentinel_vip.actions import demote, failover, isolation, local  # noqa: F401
+    from sentinel_vip.actions import demote, election, failover, isolation, local  # noqa: F401
     from sentinel_vip.config import files  # noqa: F401 -- check.record
     from sentinel_vip.decision import demotion, facts  # noqa: F401
     from sentinel_vip.probes import endpoint, local_redis, sentinel  # noqa: F401  # novm
@@ -84,6 +85,7 @@ def _preload(config) -> None:
 
 class Watcher:
     def __init__(self, config, logger, inbox) -> None:
+        from sentinel_vip.actions.election import Follower
         from sentinel_vip.actions.failover import Failover
         from sentinel_vip.actions.isolation import Isolation
         from sentinel_vip.actions.local import Local
@@ -98,6 +100,7 @@ class Watcher:
         self.local = Local(config, logger)
         self.isolation = Isolation(self.local, self.evaluate)
         self.failover = Failover(self.local, self.isolation)
+        self.election = Follower(self.local)
         now = time.monotonic()
         self.log_buckets = {k: rules.Bucket(LOG_RATE, LOG_BURST, now) for k in self.links}
         self.eval_buckets = {k: rules.Bucket(EVAL_RATE, EVAL_BURST, now) for k in self.links}
@@ -170,6 +173,7 @@ class Watcher:
             bucket = self.log_buckets[label]
             if kind == "link":
                 state, detail = item[2], item[3]
+                self.election.forget(label)  # its backlog may be stale: what it said is void
                 if bucket.take(now):
                     level = "info" if state == rules.ALIVE else "warning"
                     self.logger.log(
@@ -184,6 +188,8 @@ class Watcher:
                     wanted = wanted or self.eval_buckets[label].take(now)
                 continue
             channel, data = item[2], item[3]
+            sentinel_id = item[4] if len(item) > 4 else self.links[label].sentinel_id
+            self.election.event(label, sentinel_id, channel, data)
             if bucket.take(now):
                 skipped = bucket.pop_refused()
                 self.logger.log(
@@ -230,6 +236,7 @@ class Watcher:
                 wanted, failover = self._handle(batch, now)
                 for label in sorted(failover):
                     self.failover.hint(label, now)
+                wanted = self.election.step(now) or wanted
                 reconcile = now >= next_reconcile
                 if (wanted or reconcile) and not self.isolation.fenced:
                     verdict = self.evaluate(full=reconcile)
@@ -248,7 +255,8 @@ class Watcher:
         """Something that needs the loop every TICK: a suspected or raised fence, a review."""
         failover = self.failover
         suspected = rules.isolation_suspected(self.reach())
-        return suspected or self.isolation.fenced or failover.braking or failover.paused
+        busy = suspected or self.isolation.fenced or failover.braking or failover.paused
+        return busy or self.election.busy
 
     def _pace(self, verdict) -> None:
         """Fast heartbeats while the local Redis may be master (verdicts other than "this

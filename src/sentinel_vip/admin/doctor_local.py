@@ -25,6 +25,7 @@ KEPT_NAMES = (
     "config.cache",
     "track.lock",  # store.track
     "fence.json",  # store.tripwire: the watcher's record of the admin's min-replicas values
+    "election.json",  # store.election: the promotion the watcher followed, for the check
 )
 
 

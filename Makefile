@@ -84,6 +84,7 @@ Test
 Measure (bench-failover needs root)
   bench             every benchmark: bench-failover (classic vs sentinel-vip), bench-check,
                     bench-check-scale (the check's cost); results in bench/results/
+  bench-election    kill -9 of the master: VIP following the election vs HAProxy (root)
 
 Housekeeping
   venv | clean | distclean | print-VAR

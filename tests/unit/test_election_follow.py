@@ -164,3 +164,18 @@ def test_the_listener_lets_election_payloads_through():
     assert watch.relevant("mymaster", f"{A} 7")
     assert watch.relevant("mymaster", "7")
     assert not watch.relevant("mymaster", "master other 10.0.0.1 6379")
+
+
+def test_a_promotion_elsewhere_is_believed_only_once_that_server_is_master(
+    w, monkeypatch, tmp_path
+):
+    """A lying leader can collect honest votes (sentinelVoteLeader does not ask whether the
+    master is down); its promotion of a server that stays a replica lowers nothing."""
+    (tmp_path / "track").write_text("1\n")
+    fake(monkeypatch, [MASTER], named=REPLICA)
+    feed(w, OTHER_X)
+    w.election.step(10.0)
+    assert (tmp_path / "track").read_text() == "1\n" and w.election.busy
+    w.election.step(10.0 + election.WAIT_ROLE + 0.01)
+    assert (tmp_path / "track").read_text() == "1\n" and not w.election.busy
+    assert any(f.get("action") == "not_followed" for e, f in w.logger.lines if e == "election")

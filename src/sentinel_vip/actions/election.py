@@ -10,7 +10,8 @@ evidence rule, documented there and in docs/design.md). Here the I/O around it:
   (``store.election``) and the track file raised, through the check's own recorder in turn
   (``store.track``). SLAVEOF NO ONE reaches the replica on the leader's next timer tick
   (~0.1 s): the role is polled for up to ``WAIT_ROLE``, then the polled check decides.
-- X is another node: this node's track file goes down at once (if it was up).
+- X is another node: this node's track file goes down (if it was up) once the server at X's
+  address answers role:master.
 - The leader aborts an accepted promotion: the record is removed, the check rules again.
 
 Epochs only move forward (``Election.accept``); what a link said before it reconnected is
@@ -75,35 +76,46 @@ class Follower:
             return False
         if found != self.pending:
             self.pending, self.since = found, now
-        if self.local.classify(*found.target) != agreement.SELF:
-            self._elsewhere(found)
-        elif self._raise(found):
-            pass
-        elif now - self.since < WAIT_ROLE:
-            return False  # not master yet: the next step polls again
-        else:
+        mine = self.local.classify(*found.target) == agreement.SELF
+        if not (self._raise(found) if mine else self._lower(found)):
+            if now - self.since < WAIT_ROLE:
+                return False  # not master yet: the next step polls again
+            whose = "this node's redis" if mine else "the promoted server"
             self.logger.log(
                 "warning", "election", action="not_followed", evidence=found.describe(),
-                reason=f"this node's redis did not answer role:master within {WAIT_ROLE:g}s",
+                reason=f"{whose} did not answer role:master within {WAIT_ROLE:g}s",
             )  # fmt: skip
         self.rule.accept(found.epoch)
         self.pending = None
         return False
 
-    def _raise(self, found) -> bool:
-        """Poll this node's Redis for up to ``POLL_SLICE``; raise the track file once it is
-        the promoted master, by run_id at the promoted address."""
-        config = self.config
+    def _master(self, probe):
+        """``probe()``'s facts once they say role:master (polled for up to ``POLL_SLICE``),
+        else None. SLAVEOF NO ONE reaches the replica on the leader's next timer tick."""
         end = time.monotonic() + POLL_SLICE
         while True:
-            redis = probe_redis(config.redis, Deadline(QUERY_DEADLINE))
-            if redis.reachable and not redis.error_kind and redis.role == "master":
-                break
+            facts = probe()
+            if facts is not None and facts.reachable and not facts.error_kind:
+                if facts.role == "master" and facts.run_id:
+                    return facts
             if time.monotonic() >= end:
-                return False
+                return None
             time.sleep(POLL_EVERY)
-        named = probe_named(config, self.local.identity, *found.target, Deadline(QUERY_DEADLINE))
-        if named is None or not redis.run_id or named.run_id != redis.run_id:
+
+    def _at_target(self, found):
+        return probe_named(
+            self.config, self.local.identity, *found.target, Deadline(QUERY_DEADLINE)
+        )
+
+    def _raise(self, found) -> bool:
+        """Raise the track file once this node's Redis is the promoted master, by run_id at
+        the promoted address. False: not master yet; True: done (raised or refused)."""
+        config = self.config
+        redis = self._master(lambda: probe_redis(config.redis, Deadline(QUERY_DEADLINE)))
+        if redis is None:
+            return False
+        named = self._at_target(found)
+        if named is None or named.run_id != redis.run_id:
             self.logger.log(
                 "warning", "election", action="not_followed", evidence=found.describe(),
                 reason="another server answers at the promoted address (node.addresses?)",
@@ -127,20 +139,23 @@ class Follower:
         )  # fmt: skip
         return True
 
-    def _elsewhere(self, found) -> None:
-        """A majority-elected leader promotes another server: this node must not hold the
-        VIP from now on (the check agrees once the Sentinels announce it)."""
-        if self.raised is not None:
-            self.raised = None
+    def _lower(self, found) -> bool:
+        """A majority-elected leader promotes another server: once that server answers
+        role:master, this node must not hold the VIP (the check agrees once the Sentinels
+        announce it). The probe keeps a lying leader (a minority Sentinel can collect honest
+        votes: sentinelVoteLeader does not check the master is down) from lowering us."""
+        self.raised = None
         stored.clear(self.config.state_dir)
-        up = disk.read_text(self.config.track_file, 16) == "1\n" if self.config.track_file else True
-        self.logger.log(
-            "notice", "election", action="lower" if up else "none", evidence=found.describe()
-        )
-        if up:
-            stamp = track.started()
-            reason = f"a promotion elsewhere is under way: {found.describe()}"
-            self._record(Verdict(False, ExitCode.OTHER_MASTER, reason), stamp)
+        path = self.config.track_file
+        if path and disk.read_text(path, 16) != "1\n":
+            self.logger.log("info", "election", action="none", evidence=found.describe())
+            return True
+        if self._master(lambda: self._at_target(found)) is None:
+            return False
+        self.logger.log("notice", "election", action="lower", evidence=found.describe())
+        reason = f"a promotion elsewhere is under way: {found.describe()}"
+        self._record(Verdict(False, ExitCode.OTHER_MASTER, reason), track.started())
+        return True
 
     def _record(self, verdict, stamp) -> None:
         state_path = os.path.join(self.config.state_dir, check.STATE_NAME)

@@ -57,6 +57,7 @@ METRICS = (
     ("promotion_s", "promotion (+failover-state-wait-promotion)"),
     ("role_master_s", "new master answers role:master (sampled)"),
     ("vip_on_new_s", "VIP on the new master"),
+    ("raise_after_promotion_s", "  track file raised, s after the promotion"),
     ("vip_after_promotion_s", "  VIP on new, s after the promotion"),
     ("switch_event_s", "Sentinel's +switch-master"),
     ("first_ack_vip_s", "first write OK via the VIP"),
@@ -239,6 +240,17 @@ def run_rep(binary: str, args) -> dict:
             if t >= killed_at and "event=election action=raise" in line
         ]
         fig["election_raise_lines"] = len(raised)
+        raised_at = [
+            t
+            for t, line in cluster.syslog.get(fig["new"] or "", [])
+            if t >= killed_at and "event=election action=raise" in line
+        ]
+        promotion = fig["promotion_s"]
+        fig["raise_after_promotion_s"] = (
+            None
+            if not raised_at or promotion is None
+            else round(raised_at[0] - killed_at - promotion, 3)
+        )
         if args.keep:
             cluster.keep_dir = True
         return fig | {

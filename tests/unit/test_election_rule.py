@@ -278,3 +278,16 @@ def hold(record=RECORD, named=OLD_NAMED, answered=3, redis=MASTER, mono=101.0, b
 )
 def test_the_check_honours_a_fresh_record_only(change, held):
     assert (hold(**change) is not None) is held
+
+
+def test_a_flood_of_votes_stays_bounded_and_keeps_the_newest():
+    rule = Election("mymaster", 2)
+    for epoch in range(1, 5000):
+        rule.event("s2", B, "+vote-for-leader", f"{C} {epoch}")
+        rule.event("s3", C, "-failover-abort-not-elected", OLD)
+    assert len(rule.votes) == election.KEEP and min(k[1] for k in rule.votes) == 5000 - 64
+    for link, channel, data in start("s1", 9000) + vote("s1", A, 9000) + vote("s2", A, 9000):
+        rule.event(link, IDS[link], channel, data)
+    for link, channel, data in promote("s1"):
+        rule.event(link, IDS[link], channel, data)
+    assert rule.verdict() == Promotion(9000, A, XP, OP, 2)

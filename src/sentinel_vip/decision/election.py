@@ -47,6 +47,7 @@ ABORT = ("-failover-abort-not-elected", "-failover-abort-no-good-slave",
          "-failover-abort-slave-timeout", "-failover-abort-master-changed")  # fmt: skip
 CHANNELS = (NEW_EPOCH, VOTE, TRY, *PROMOTION, *ABORT)
 HOLD = 5.0  # seconds the check honours recorded election evidence (see ``holds``)
+KEEP = 64  # (leader, epoch) entries kept per table: the newest epochs; a flood stays bounded
 _HEX = frozenset("0123456789abcdef")
 _MAX_EPOCH = 2**64 - 1
 
@@ -159,6 +160,16 @@ class Election:
             if event_master(self.master_name, data) is not None and link.failover is not None:
                 self.aborted.add((sid, link.failover[0]))
                 link.failover = None
+        self._bound()
+
+    def _bound(self) -> None:
+        """Votes for other masters' elections are never accepted here: keep the newest."""
+        for table in (self.votes, self.promotions):
+            if len(table) > KEEP:
+                for key in sorted(table, key=lambda k: k[1])[: len(table) - KEEP]:
+                    del table[key]
+        if len(self.aborted) > KEEP:
+            self.aborted = set(sorted(self.aborted, key=lambda k: k[1])[-KEEP:])
 
     def forget(self, label: str) -> None:
         """Drop everything ``label``'s link told us (it reconnected or went away)."""

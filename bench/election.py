@@ -63,6 +63,8 @@ METRICS = (
     ("first_ack_vip_s", "first write OK via the VIP"),
     ("first_ack_haproxy_s", "first write OK via HAProxy (reference)"),
     ("vip_minus_haproxy_s", "  VIP minus HAProxy, same rep (s)"),
+    ("ack_vip_after_promotion_s", "  via the VIP, s after the promotion"),
+    ("ack_haproxy_after_promotion_s", "  via HAProxy, s after the promotion"),
     ("lost_vip", "acked writes lost via the VIP (count)"),
     ("lost_haproxy", "acked writes lost via HAProxy (count)"),
     ("vip_on_replica_s", "VIP on a replica (s)"),
@@ -179,6 +181,8 @@ def figures(records, fault_at: float, addrs: dict) -> dict:
         "first_ack_vip_s": _rel(vip, fault_at),
         "first_ack_haproxy_s": _rel(hap, fault_at),
         "vip_minus_haproxy_s": _rel(vip, hap),
+        "ack_vip_after_promotion_s": _rel(vip, promotion),
+        "ack_haproxy_after_promotion_s": _rel(hap, promotion),
         "vip_on_replica_s": round(on_replica, 3),
         "dual_vip_s": round(sum(w.seconds for w in dual_vip_windows(seq)), 3),
     }
@@ -391,6 +395,15 @@ def main(argv=None) -> int:
     (RESULTS / "latest.json").write_text(text)
     print()
     print(table(results))
+    # HAProxy's figure depends on where its 1 s check falls after the promotion: pooled over
+    # every rep of the run (each build's reps measured it too) it is the steadier reference.
+    pooled = [f["first_ack_haproxy_s"] for figs in runs.values() for f in figs if f.get("ok")]
+    pooled = [v for v in pooled if v is not None]
+    if pooled:
+        print(
+            f"HAProxy, every rep of this run: first write OK median {statistics.median(pooled):.3f}"
+            f" [{min(pooled):.3f}, {max(pooled):.3f}] (n={len(pooled)})"
+        )
     for name in builds:
         summary = results[name]["summary"]
         for key, limit, what in GOALS:

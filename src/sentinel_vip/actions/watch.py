@@ -7,7 +7,11 @@ mentions our master, which rewrites the keepalived track file; keepalived notice
 The polled ``check`` stays the safety net: if the watcher dies, nothing fails open, it is
 only slower. A periodic re-evaluation covers events lost while a Sentinel was away.
 
-An event is only ever a hint: what the watcher does is decided from fresh answers. Besides
+It also follows the failover election (``actions.election``): the replica a majority-elected
+leader promotes gets its track file raised at promotion time, ~1 s before the announcement.
+
+An event is only ever a hint: what the watcher does is decided from fresh answers (the
+election's evidence is votes from a majority plus the promoted server's own ROLE). Besides
 the track file it keeps this node's Redis from acknowledging writes that would be lost
 (``actions.isolation``): when it is cut off from a Sentinel majority and from its replicas,
 and while a Sentinel majority fails it over; and it demotes it when it comes back after a

@@ -98,3 +98,18 @@ def test_a_record_field_out_of_range_voids_it(monkeypatch, cfg, tmp_path):
                      ("mono", time.monotonic() + 100)]:  # fmt: skip
         (tmp_path / stored.NAME).write_text(json.dumps({**data, key: bad}))
         assert evaluate(monkeypatch, cfg, OTHER, OTHER, OTHER).code == ExitCode.OTHER_MASTER, key
+
+
+def test_notify_names_the_promoted_master_while_the_hold_applies(cfg):
+    """A hook run on MASTER in the second before the announcement gets this node's address
+    as SENTINEL_VIP_MASTER, not the old master's the Sentinels still name."""
+    from sentinel_vip.actions import notify
+    from sentinel_vip.decision.agreement import agree
+
+    counted = agree(said(OTHER, OTHER, OTHER), 2, 3)
+    assert notify._elected(cfg, MASTER, counted) is None  # no record
+    record(cfg)
+    assert notify._elected(cfg, MASTER, counted) == "127.0.0.1:6379"
+    assert notify._elected(cfg, MASTER, agree(said(THIRD, THIRD, THIRD), 2, 3)) is None
+    record(cfg, age=HOLD + 1)
+    assert notify._elected(cfg, MASTER, counted) is None

@@ -113,3 +113,28 @@ def test_notify_names_the_promoted_master_while_the_hold_applies(cfg):
     assert notify._elected(cfg, MASTER, agree(said(THIRD, THIRD, THIRD), 2, 3)) is None
     record(cfg, age=HOLD + 1)
     assert notify._elected(cfg, MASTER, counted) is None
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+def test_notify_never_demotes_a_server_it_follows_as_just_promoted(cfg, monkeypatch, fresh):
+    """keepalived passes through BACKUP on the way up: while the Sentinels still name the old
+    master, a demotion planned then would undo the promotion the watcher followed."""
+    from sentinel_vip.actions import notify
+    from sentinel_vip.deadline import Deadline
+    from sentinel_vip.decision.agreement import agree
+    from sentinel_vip.decision.demotion import Demotion
+
+    counted = agree(said(OTHER, OTHER, OTHER), 2, 3)
+    plan = Demotion(OTHER[0], OTHER[1], RUN_IDS[OTHER], "sentinels name another master")
+    monkeypatch.setattr(notify.demote, "plan", lambda *a, **k: (plan, MASTER, counted))
+    demoted = []
+    monkeypatch.setattr(
+        notify.demote,
+        "demote_to",
+        lambda *a: demoted.append(a) or type("R", (), {"ok": True, "detail": ""})(),
+    )
+    record(cfg, age=0.5 if fresh else HOLD + 1)
+    transition = notify.Transition("INSTANCE", "sentinel_vip", "BACKUP", 100)
+    outcome = notify._observe_and_act(cfg, transition, Deadline(2))
+    assert (demoted == []) is fresh, outcome
+    assert (outcome["action"] == "none") is fresh

@@ -147,8 +147,9 @@ def _observe_and_act(config, transition: Transition, deadline: Deadline) -> dict
 
     plan, redis, counted = demote.plan(config, transition.state, deadline)
     master = label(*counted.master) if counted.agreed else None
+    elected = _elected(config, redis, counted)
     if transition.state == "MASTER":
-        master = _elected(config, redis, counted) or master
+        master = elected or master
     outcome = {
         "redis_role": redis.role if redis.reachable else "unreachable",
         "sentinel_master": master,
@@ -158,6 +159,9 @@ def _observe_and_act(config, transition: Transition, deadline: Deadline) -> dict
     }
     if isinstance(plan, demotion.Skip):
         outcome["reason"] = plan.reason
+        return outcome
+    if elected:  # keepalived enters BACKUP on the way up: never undo the promotion
+        outcome["reason"] = f"this server was just promoted ({elected}): not announced yet"
         return outcome
     if not config.demote:
         outcome.update(action="demotion_disabled", reason=plan.reason)

@@ -85,6 +85,7 @@ Measure (bench-failover needs root)
                     bench-check-scale (the check's cost); results in bench/results/
   bench-switchover  sentinel-vip switchover on the namespace cluster: VIP after the switch,
                     writes held and lost, 3 rounds (root)
+  bench-election    kill -9 of the master: VIP following the election vs HAProxy (root)
 
 Housekeeping
   venv | clean | distclean | print-VAR

@@ -100,3 +100,17 @@ BENCH_TARGETS += bench-multi
 
 bench-multi: bench-root $(PYZ)
 	$(SYSTEM_PYTHON) bench/multi_cost.py --pyz $(abspath $(PYZ)) $(BENCH_MULTI_ARGS)
+
+# kill -9 of the master, sentinel-vip following Sentinel's election next to HAProxy routing by
+# a role:master tcp-check (inter 1s fall 1 rise 1), same run: promotion, VIP on the new
+# master, first write OK through each (root, ~1 min per kill). bench/election.py;
+# BENCH_ELECTION_BASELINE=path/to/other.pyz measures that build alongside (e.g. before).
+BENCH_ELECTION_ARGS ?=
+BENCH_ELECTION_BASELINE ?=
+BENCH_TARGETS += bench-election
+
+.PHONY: bench-election
+
+bench-election: bench-root $(PYZ)
+	$(SYSTEM_PYTHON) bench/election.py --pyz $(abspath $(PYZ)) \
+	  $(if $(BENCH_ELECTION_BASELINE),--baseline $(BENCH_ELECTION_BASELINE)) $(BENCH_ELECTION_ARGS)

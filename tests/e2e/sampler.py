@@ -70,8 +70,12 @@ class Sampler:
         write_pause: float = 0.01,
         writers_on=(),
         direct_on=(),
+        client_writers=(),
     ) -> None:
         self.cluster = cluster
+        # (name, host:port-less target) writers in the client namespace besides the one
+        # through the VIP, e.g. through a local HAProxy (bench/election.py)
+        self.client_writers = tuple(client_writers)
         self.writers_on = tuple(writers_on)
         self.direct_on = tuple(direct_on)
         self.interval = interval
@@ -109,6 +113,8 @@ class Sampler:
         for name in self.direct_on:
             spec = self._writer_spec(direct_writer_name(name), target="127.0.0.1")
             self._spawn(c.nodes[name].ns, ["client", spec])
+        for name, target in self.client_writers:
+            self._spawn(c.client_ns, ["client", self._writer_spec(name, target=target)])
 
     def _writer_spec(self, writer: str, target: str = "") -> str:
         c = self.cluster

@@ -84,3 +84,45 @@ def test_links_tell_a_frozen_sentinel_from_a_dead_one(cluster):
         stop.set()
         thread.join(5)
     assert not thread.is_alive()
+
+
+def test_watch_raises_the_promoted_replica_before_the_announcement(runnable_pyz, cluster):
+    """kill -9 of the master: the promoted replica's watcher raises its track file on the
+    election's evidence (a majority's +vote-for-leader, the leader's promotion, role:master)
+    before any Sentinel publishes +switch-master."""
+    configs = [cluster.write_config(i, **{"watch.reconcile_interval": 3600}) for i in range(3)]
+    watchers = [
+        subprocess.Popen(
+            [str(runnable_pyz), "--config", c, "watch"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for c in configs
+    ]
+    try:
+        tracks = [track_of(c) for c in configs]
+        wait_for(lambda: [read(t) for t in tracks] == ["1\n", "0\n", "0\n"], 10, "first verdicts")
+        cluster.stop_redis(0, signal.SIGKILL)
+        raised = wait_for(
+            lambda: [ln for ln in cluster.syslog_lines() if "event=election action=raise" in ln],
+            30,
+            "a watcher raises on the election",
+        )
+        wait_for(
+            lambda: any("channel=+switch-master" in ln for ln in cluster.syslog_lines()),
+            30,
+            "+switch-master",
+        )
+        lines = cluster.syslog_lines()
+        first_raise = lines.index(raised[0])
+        first_switch = next(i for i, ln in enumerate(lines) if "channel=+switch-master" in ln)
+        assert first_raise < first_switch, "\n".join(lines[first_switch - 5 : first_raise + 2])
+        new = [i for i, t in enumerate(tracks) if read(t) == "1\n"]
+        assert len(new) == 1 and new[0] != 0
+    finally:
+        for w in watchers:
+            w.send_signal(signal.SIGTERM)
+        results = [w.communicate(timeout=10) for w in watchers]
+    assert all("Traceback" not in err for _, err in results)

@@ -322,3 +322,20 @@ def test_only_a_lone_default_file_takes_the_single_instance_path(node, tmp_path)
     with contextlib.redirect_stdout(out):
         assert cli._several("render", str(only_named), SimpleNamespace(dry_run=True)) == 0
     assert "== instance q (" in out.getvalue()
+
+
+def test_election_events_naming_no_master_reach_every_instance_on_the_link(node, tmp_path):
+    """+new-epoch and +vote-for-leader name no master: each instance's election rule needs
+    them (it ties them to its master by the leader's +try-failover), so the hub lets them
+    through and hands them to every instance counting that Sentinel."""
+    loaded, _ = instances.load_all(node)
+    hub = dispatch.Hub(loaded, Logger())
+    vote = "a" * 40 + " 7"
+    assert hub.relevant(vote) and hub.relevant("7")
+    key = hub.key(loaded[0][1].sentinels[0])
+    hub.post_from(key)(("event", "127.0.0.1:26379", "+vote-for-leader", vote, "b" * 40))
+    hub.post_from(key)(("event", "127.0.0.1:26379", "+new-epoch", "7", "b" * 40))
+    sharing = [w for w in hub.watchers if key in {hub.key(s) for s in w.config.sentinels}]
+    assert len(sharing) >= 2
+    for watcher in sharing:
+        assert [i[2] for i in watch_items(watcher.inbox)] == ["+vote-for-leader", "+new-epoch"]

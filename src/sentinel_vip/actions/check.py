@@ -128,9 +128,37 @@ def evaluate(
     mono = time.monotonic()
     age = checkstate.agreed_age(previous, mono)
     verdict = decide(facts, policy, identity.classify, age, previous_run_id)
+    if not verdict.ok and verdict.code in HOLDABLE:
+        verdict = _elected(config, facts, policy, identity.classify, mono) or verdict
     if record_inconclusive or verdict.code not in INCONCLUSIVE:
         record(config, logger, verdict, state_path, now, mono, stamp, facts.redis.run_id)
     return verdict
+
+
+# Failing verdicts a fresh election record may override: the Sentinels still announce the
+# old master (or disagree mid-switch). Never a local fault, an identity error, or too few
+# Sentinels answering.
+HOLDABLE = frozenset({ExitCode.OTHER_MASTER, ExitCode.NO_AGREEMENT})
+
+
+def _elected(config, facts, policy, classify, mono) -> Verdict | None:
+    """OK for a few seconds after the watcher raised this node on election evidence (see
+    ``decision.election.holds``): the polled check must not take the VIP off the promoted
+    master during the ~1 s before the Sentinels announce it. Imported only on this path."""
+    from sentinel_vip.decision import election
+    from sentinel_vip.decision.agreement import agree
+    from sentinel_vip.store import election as stored
+
+    record = stored.read(config.state_dir, mono)
+    if not record:
+        return None
+    counted = agree(facts.answers, policy.agreement, policy.sentinel_count)
+    need = election.need(policy.agreement, policy.sentinel_count)
+    why = election.holds(
+        record, counted.named, counted.answered, need, facts.redis, classify, mono,
+        track.boot_id(),
+    )  # fmt: skip
+    return None if why is None else Verdict(True, ExitCode.OK, f"{why} {counted.describe()}")
 
 
 def _arm_backstop(seconds: float) -> None:

@@ -22,6 +22,7 @@ import time
 
 from sentinel_vip import stopping
 from sentinel_vip.actions import watch
+from sentinel_vip.decision.election import election_payload
 from sentinel_vip.log import Logger
 from sentinel_vip.probes import pubsub
 
@@ -108,7 +109,10 @@ class Hub:
     # ------------------------------------------------------------------ routing
 
     def relevant(self, data: str) -> bool:
-        return not self.masters.isdisjoint(data.split())
+        # +new-epoch and +vote-for-leader name no master (watch.relevant lets them through
+        # too): every instance on the link gets them, its election rule ties them to its own
+        # master through the leader's +try-failover.
+        return not self.masters.isdisjoint(data.split()) or election_payload(data)
 
     def post_from(self, key):
         """The ``post`` of one listener: its items, routed to the instances concerned."""
@@ -119,9 +123,10 @@ class Hub:
                 for watcher in sharing:
                     watcher.inbox.put(item)
                 return
-            words = item[3].split() if len(item) > 3 and isinstance(item[3], str) else ()
+            data = item[3] if len(item) > 3 and isinstance(item[3], str) else ""
+            words, unnamed = data.split(), election_payload(data)
             for watcher in sharing:
-                if watcher.config.master_name in words:
+                if unnamed or watcher.config.master_name in words:
                     watcher.inbox.put(item)
 
         return post

@@ -146,15 +146,22 @@ def _observe_and_act(config, transition: Transition, deadline: Deadline) -> dict
     from sentinel_vip.decision.address import label
 
     plan, redis, counted = demote.plan(config, transition.state, deadline)
+    master = label(*counted.master) if counted.agreed else None
+    elected = _elected(config, redis, counted)
+    if transition.state == "MASTER":
+        master = elected or master
     outcome = {
         "redis_role": redis.role if redis.reachable else "unreachable",
-        "sentinel_master": label(*counted.master) if counted.agreed else None,
+        "sentinel_master": master,
         "sentinels": counted.describe(),
         "action": "none",
         "reason": "",
     }
     if isinstance(plan, demotion.Skip):
         outcome["reason"] = plan.reason
+        return outcome
+    if elected:  # keepalived enters BACKUP on the way up: never undo the promotion
+        outcome["reason"] = f"this server was just promoted ({elected}): not announced yet"
         return outcome
     if not config.demote:
         outcome.update(action="demotion_disabled", reason=plan.reason)
@@ -163,6 +170,29 @@ def _observe_and_act(config, transition: Transition, deadline: Deadline) -> dict
     outcome["action"] = "demoted" if result.ok else "demote_failed"
     outcome["reason"] = f"{plan.reason} {result.detail}"
     return outcome
+
+
+def _elected(config, redis, counted):
+    """The promoted address, while the check honours the watcher's election record (this
+    node promoted, the Sentinels not announcing it yet: ``decision.election.holds``): the
+    master the Sentinels are about to name, not the one they still name. Else None."""
+    import time
+
+    from sentinel_vip.decision import election
+    from sentinel_vip.decision.address import label
+    from sentinel_vip.store import election as stored
+    from sentinel_vip.store import track
+
+    mono = time.monotonic()
+    record = stored.read(config.state_dir, mono)
+    if not record:
+        return None
+    need = election.need(config.agreement, len(config.sentinels))
+    classify = identity.identity_of(config).classify
+    why = election.holds(
+        record, counted.named, counted.answered, need, redis, classify, mono, track.boot_id()
+    )
+    return None if why is None else label(*record["target"])
 
 
 def _run_hooks(config, logger, transition: Transition, previous, outcome: dict, superseded) -> None:

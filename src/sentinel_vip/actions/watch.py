@@ -7,7 +7,11 @@ mentions our master, which rewrites the keepalived track file; keepalived notice
 The polled ``check`` stays the safety net: if the watcher dies, nothing fails open, it is
 only slower. A periodic re-evaluation covers events lost while a Sentinel was away.
 
-An event is only ever a hint: what the watcher does is decided from fresh answers. Besides
+It also follows the failover election (``actions.election``): the replica a majority-elected
+leader promotes gets its track file raised at promotion time, ~1 s before the announcement.
+
+An event is only ever a hint: what the watcher does is decided from fresh answers (the
+election's evidence is votes from a majority plus the promoted server's own ROLE). Besides
 the track file it keeps this node's Redis from acknowledging writes that would be lost
 (``actions.isolation``): when it is cut off from a Sentinel majority and from its replicas,
 and while a Sentinel majority fails it over; and it demotes it when it comes back after a
@@ -22,7 +26,7 @@ import time
 
 from sentinel_vip import stopping
 from sentinel_vip.actions import check
-from sentinel_vip.decision import agreement
+from sentinel_vip.decision import agreement, election
 from sentinel_vip.decision import isolation as rules
 from sentinel_vip.errors import ExitCode
 from sentinel_vip.probes import pubsub
@@ -40,7 +44,7 @@ FAILOVER_CHANNELS = (
     "+try-failover", "+elected-leader", "+failover-state-select-slave", "+selected-slave",
     "+failover-state-send-slaveof-noone", "+failover-state-wait-promotion", "+sdown", "+odown",
 )  # fmt: skip
-CHANNELS = tuple(sorted(set(VERDICT_CHANNELS) | set(FAILOVER_CHANNELS)))
+CHANNELS = tuple(sorted(set(VERDICT_CHANNELS) | set(FAILOVER_CHANNELS) | set(election.CHANNELS)))
 # While a switch propagates, Sentinels disagree for a moment and one may be unreachable; an
 # evaluation that waited the full check deadline would delay the next event's. Answers on a
 # LAN take milliseconds, and an inconclusive result is not recorded (see check.evaluate).
@@ -54,8 +58,9 @@ RESTART_BACKOFF = (1.0, 30.0)
 
 
 def relevant(master_name: str, data: str) -> bool:
-    """Sentinel payloads name the master either first or after '@'."""
-    return master_name in data.split()
+    """Sentinel payloads name the master either first or after '@'; ``+new-epoch`` and
+    ``+vote-for-leader`` name none (``decision.election`` attributes them)."""
+    return master_name in data.split() or election.election_payload(data)
 
 
 def peer_text(text: str, limit: int = 200) -> str:
@@ -69,7 +74,7 @@ def peer_text(text: str, limit: int = 200) -> str:
 def _preload(config) -> None:
     """Import now, in the main thread, everything the threads or later code import lazily:
     Python 3.9's zip importer hands a half-initialised module to a second thread."""
-    from sentinel_vip.actions import demote, failover, isolation, local  # noqa: F401
+    from sentinel_vip.actions import demote, election, failover, isolation, local  # noqa: F401
     from sentinel_vip.config import files  # noqa: F401 -- check.record
     from sentinel_vip.decision import demotion, facts  # noqa: F401
     from sentinel_vip.probes import endpoint, local_redis, sentinel  # noqa: F401  # novm
@@ -82,6 +87,7 @@ def _preload(config) -> None:
 
 class Watcher:
     def __init__(self, config, logger, inbox) -> None:
+        from sentinel_vip.actions.election import Follower
         from sentinel_vip.actions.failover import Failover
         from sentinel_vip.actions.isolation import Isolation
         from sentinel_vip.actions.local import Local
@@ -96,6 +102,7 @@ class Watcher:
         self.local = Local(config, logger)
         self.isolation = Isolation(self.local, self.evaluate)
         self.failover = Failover(self.local, self.isolation)
+        self.election = Follower(self.local)
         now = time.monotonic()
         self.log_buckets = {k: rules.Bucket(LOG_RATE, LOG_BURST, now) for k in self.links}
         self.eval_buckets = {k: rules.Bucket(EVAL_RATE, EVAL_BURST, now) for k in self.links}
@@ -168,6 +175,7 @@ class Watcher:
             bucket = self.log_buckets[label]
             if kind == "link":
                 state, detail = item[2], item[3]
+                self.election.forget(label)  # its backlog may be stale: what it said is void
                 if bucket.take(now):
                     level = "info" if state == rules.ALIVE else "warning"
                     self.logger.log(
@@ -182,6 +190,8 @@ class Watcher:
                     wanted = wanted or self.eval_buckets[label].take(now)
                 continue
             channel, data = item[2], item[3]
+            sentinel_id = item[4] if len(item) > 4 else self.links[label].sentinel_id
+            self.election.event(label, sentinel_id, channel, data)
             if bucket.take(now):
                 skipped = bucket.pop_refused()
                 self.logger.log(
@@ -228,6 +238,7 @@ class Watcher:
                 wanted, failover = self._handle(batch, now)
                 for label in sorted(failover):
                     self.failover.hint(label, now)
+                wanted = self.election.step(now) or wanted
                 reconcile = now >= next_reconcile
                 if (wanted or reconcile) and not self.isolation.fenced:
                     verdict = self.evaluate(full=reconcile)
@@ -246,7 +257,8 @@ class Watcher:
         """Something that needs the loop every TICK: a suspected or raised fence, a review."""
         failover = self.failover
         suspected = rules.isolation_suspected(self.reach())
-        return suspected or self.isolation.fenced or failover.braking or failover.paused
+        busy = suspected or self.isolation.fenced or failover.braking or failover.paused
+        return busy or self.election.busy
 
     def _pace(self, verdict) -> None:
         """Fast heartbeats while the local Redis may be master (verdicts other than "this

@@ -26,6 +26,7 @@ KEPT_NAMES = (
     "track.lock",  # store.track
     "fence.json",  # store.tripwire: the watcher's record of the admin's min-replicas values
     "watch.lock",  # actions.watch: one watcher per state directory
+    "election.json",  # store.election: the promotion the watcher followed, for the check
 )
 
 

@@ -190,7 +190,7 @@ def _pump(sub: Subscription, link: Link, relevant, post, stop) -> None:
         if isinstance(message, list) and len(message) == 3 and message[0] == "message":
             channel, data = message[1], message[2]
             if isinstance(channel, str) and isinstance(data, str) and relevant(data):
-                post(("event", link.label, channel, data))
+                post(("event", link.label, channel, data, sub.sentinel_id))
 
 
 def start_pings(endpoints, deadline):

@@ -156,6 +156,16 @@ def returning_old_master(cluster) -> int:
     cluster.master_run_id_known()
     wait_for(lambda: "master_link_status:up" in cluster.redis_call(0, "INFO", "replication"),
              20, "redis 0 converted to a replica")  # fmt: skip
+    # Only once every Sentinel has ended the failover: one still reconfiguring replicas sends
+    # redis 0 its REPLICAOF again at once (seen under load), where a finished one waits ~8 s
+    # before converting a replica that reports master.
+    wait_for(
+        lambda: all(
+            "failover_in_progress" not in cluster.master_info(j).get("flags", "")
+            for j in cluster.live_sentinels()
+        ),
+        30, "every Sentinel to end the failover",
+    )  # fmt: skip
     cluster.redis_call(0, "REPLICAOF", "NO", "ONE")
     return new
 

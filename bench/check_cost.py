@@ -24,7 +24,6 @@ Results go to bench/results/<name>.json. Nothing here is a test: it measures.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -35,7 +34,8 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, loadavg, sha256
+
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
 from support.cluster import Cluster  # noqa: E402
@@ -96,10 +96,6 @@ def classic_script(cluster: Cluster) -> str:
         fh.write(CLASSIC_SCRIPT.format(port=cluster.redis_ports[0]))
     os.chmod(path, 0o700)
     return path
-
-
-def loadavg() -> list:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def measure(variants: dict, runs: int, warmup: int = 5) -> dict:
@@ -343,7 +339,7 @@ def main(argv=None) -> int:
         mode=mode,
         runs=args.runs,
         git=git_revision(),
-        pyz_sha256=hashlib.sha256(args.pyz.read_bytes()).hexdigest(),
+        pyz_sha256=sha256(args.pyz),
         python=subprocess.run(
             [SYSTEM_PYTHON, "-VV"], capture_output=True, text=True, check=False
         ).stdout.strip(),

@@ -24,31 +24,25 @@ writes bench/results/election/<UTC time>.json and latest.json. Needs root. Not a
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
+import common
 
-from failover import git_describe, loadavg, sha256  # noqa: E402
+sys.path.insert(0, str(common.ROOT / "tests"))
 
-from e2e import netns  # noqa: E402
-from e2e.cluster import REDIS_PORT, Cluster, ClusterError  # noqa: E402
-from e2e.invariants import dual_vip_windows, states  # noqa: E402
-from e2e.profiles import SentinelVipProfile  # noqa: E402
-from e2e.timeline import analyse, majority_master, run_ids  # noqa: E402
+from e2e import netns
+from e2e.cluster import REDIS_PORT, Cluster, ClusterError
+from e2e.invariants import dual_vip_windows, states
+from e2e.profiles import SentinelVipProfile
+from e2e.timeline import analyse, majority_master, run_ids
 
-RESULTS = ROOT / "bench" / "results" / "election"
+RESULTS = common.ROOT / "bench" / "results" / "election"
 BIN_ROOT = "/run/svip-bench-election"  # root-owned: enable_script_security
-PREFIX, SUBNET, VRID = "svelect", "10.87.0", 187  # our own: e2e may run at the same time
+NET = {"prefix": "svelect", "subnet": "10.87.0", "vrid": 187}  # ours: e2e may run meanwhile
 SAMPLE_INTERVAL = 0.025
 HAPROXY = "haproxy"  # the writer's name
 TAIL = 2.0
@@ -125,22 +119,6 @@ def start_haproxy(cluster) -> subprocess.Popen:
     )
 
 
-def install(source: str, name: str) -> str:
-    directory = os.path.join(BIN_ROOT, name)
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    os.chmod(BIN_ROOT, 0o755)  # noqa: S103 -- keepalived runs it: root-owned, not writable
-    os.chmod(directory, 0o755)  # noqa: S103
-    target = os.path.join(directory, "sentinel-vip")
-    shutil.copyfile(source, target + ".new")
-    os.chmod(target + ".new", 0o755)  # noqa: S103 -- an executable, root-owned
-    os.replace(target + ".new", target)
-    return target
-
-
-def _rel(t, origin):
-    return None if t is None or origin is None else round(t - origin, 3)
-
-
 def first_ack(records, writer: str, after: float, run_id) -> float | None:
     times = [
         r.get("t1", r["t"])
@@ -173,16 +151,16 @@ def figures(records, fault_at: float, addrs: dict) -> dict:
     hap = first_ack(records, HAPROXY, fault_at, rids.get(new))
     return {
         "new": new,
-        "promotion_s": _rel(promotion, fault_at),
-        "role_master_s": _rel(role, fault_at),
-        "vip_on_new_s": _rel(tl.vip_on_new, fault_at),
-        "vip_after_promotion_s": _rel(tl.vip_on_new, promotion),
-        "switch_event_s": _rel(tl.switch_event, fault_at),
-        "first_ack_vip_s": _rel(vip, fault_at),
-        "first_ack_haproxy_s": _rel(hap, fault_at),
-        "vip_minus_haproxy_s": _rel(vip, hap),
-        "ack_vip_after_promotion_s": _rel(vip, promotion),
-        "ack_haproxy_after_promotion_s": _rel(hap, promotion),
+        "promotion_s": common.rel(promotion, fault_at),
+        "role_master_s": common.rel(role, fault_at),
+        "vip_on_new_s": common.rel(tl.vip_on_new, fault_at),
+        "vip_after_promotion_s": common.rel(tl.vip_on_new, promotion),
+        "switch_event_s": common.rel(tl.switch_event, fault_at),
+        "first_ack_vip_s": common.rel(vip, fault_at),
+        "first_ack_haproxy_s": common.rel(hap, fault_at),
+        "vip_minus_haproxy_s": common.rel(vip, hap),
+        "ack_vip_after_promotion_s": common.rel(vip, promotion),
+        "ack_haproxy_after_promotion_s": common.rel(hap, promotion),
         "vip_on_replica_s": round(on_replica, 3),
         "dual_vip_s": round(sum(w.seconds for w in dual_vip_windows(seq)), 3),
     }
@@ -190,28 +168,29 @@ def figures(records, fault_at: float, addrs: dict) -> dict:
 
 def followed(addrs: dict, new_rid_seen):
     def done(state):
-        master = majority_master(state.sentinel_views(), addrs)
-        return master not in (None, "n1") and state.vip_holders() == [master] and new_rid_seen()
+        return common.new_master_holds_vip(state, addrs, majority_master) and new_rid_seen()
 
     return done
 
 
 def run_rep(binary: str, args) -> dict:
-    started, load_before = time.monotonic(), loadavg()
-    cluster = Cluster(
-        SentinelVipProfile(binary=binary),
-        prefix=PREFIX,
-        subnet=SUBNET,
-        vrid=VRID,
-        down_after_ms=args.down_after_ms,
-        min_replicas=args.min_replicas,
+    return common.measure_rep(
+        lambda: Cluster(
+            SentinelVipProfile(binary=binary),
+            **NET,
+            down_after_ms=args.down_after_ms,
+            min_replicas=args.min_replicas,
+        ),
+        lambda cluster: kill_master(cluster, args),
+        keep=args.keep,
+        errors=(ClusterError, subprocess.CalledProcessError),
     )
-    proxy = None
+
+
+def kill_master(cluster, args) -> dict:
+    addrs = common.start_on_n1(cluster)
+    proxy = start_haproxy(cluster)
     try:
-        cluster.start()
-        addrs = {n: node.redis_addr for n, node in cluster.nodes.items()}
-        cluster.wait_for(lambda: cluster.vip_holders() == ["n1"], 60, "VIP on n1")
-        proxy = start_haproxy(cluster)
         with cluster.sampler(
             interval=SAMPLE_INTERVAL, client_writers=((HAPROXY, "127.0.0.1"),)
         ) as sampler:
@@ -232,8 +211,7 @@ def run_rep(binary: str, args) -> dict:
             budget = args.down_after_ms / 1000 + 40
             sampler.wait_until(followed(addrs, haproxy_acked_after), budget, "both followed")
             sampler.wait_for_writes(10, 20)
-            tail_end = time.monotonic() + TAIL
-            sampler.wait_until(lambda _st: time.monotonic() >= tail_end, TAIL + 1, "tail")
+            common.observe_tail(sampler, TAIL)
         records = sampler.snapshot()
         fig = figures(records, killed_at, addrs)
         fig["lost_vip"] = len(sampler.lost_writes())
@@ -255,69 +233,17 @@ def run_rep(binary: str, args) -> dict:
             if not raised_at or promotion is None
             else round(raised_at[0] - killed_at - promotion, 3)
         )
-        if args.keep:
-            cluster.keep_dir = True
-        return fig | {
-            "ok": True,
-            "load_before": load_before,
-            "load_after": loadavg(),
-            "rep_s": round(time.monotonic() - started, 1),
-        }
-    except (ClusterError, subprocess.CalledProcessError) as exc:
-        cluster.keep_dir = True
-        return {"ok": False, "error": str(exc), "rep_s": round(time.monotonic() - started, 1)}
     finally:
-        if proxy is not None and proxy.poll() is None:
+        if proxy.poll() is None:
             os.killpg(proxy.pid, 15)
             proxy.wait(10)
-        cluster.stop()
-
-
-def summarize(reps: list) -> dict:
-    out = {}
-    for key, _ in METRICS:
-        values = [r[key] for r in reps if r.get(key) is not None]
-        out[key] = (
-            {
-                "median": round(statistics.median(values), 3),
-                "min": min(values),
-                "max": max(values),
-                "n": len(values),
-            }
-            if values
-            else {"median": None, "min": None, "max": None, "n": 0}
-        )
-    return out
-
-
-def table(results: dict) -> str:
-    names = list(results)
-    width = max(len(label) for _, label in METRICS) + 2
-    head = "s after kill -9 of the master".ljust(width) + "".join(f"{n:>26}" for n in names)
-    rows = [head, "-" * len(head)]
-    for key, label in METRICS:
-        cells = []
-        for name in names:
-            s = results[name]["summary"][key]
-            if s["median"] is None:
-                cells.append(f"{'-':>26}")
-                continue
-            fmt = "{:g}" if key.startswith("lost") else "{:.3f}"
-            lo, mid, hi = (fmt.format(s[k]) for k in ("min", "median", "max"))
-            cells.append(f"{mid + ' [' + lo + ', ' + hi + ']':>26}")
-        rows.append(label.ljust(width) + "".join(cells))
-    ok = "  ".join(f"{n}: {results[n]['ok_reps']}/{results[n]['reps_asked']}" for n in names)
-    rows.append(f"median [min, max]; reps completed  {ok}")
-    return "\n".join(rows)
+    return fig
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5, help="kills per build (5)")
-    parser.add_argument(
-        "--pyz",
-        default=os.environ.get("SENTINEL_VIP_PYZ", "") or str(ROOT / "dist" / "sentinel-vip.pyz"),
-    )
+    common.add_pyz(parser)
     parser.add_argument("--baseline", default="", help="a second pyz measured alongside")
     parser.add_argument("--down-after-ms", type=int, default=3000)
     parser.add_argument(
@@ -326,8 +252,7 @@ def main(argv=None) -> int:
         help="min-replicas-to-write 1 on every Redis (default off: a new master refuses writes"
         " until Sentinel re-points a replica at it, which no router can hide)",
     )
-    parser.add_argument("--keep", action="store_true", help="keep every cluster's logs")
-    parser.add_argument("--name", default="", help="result file name (default: UTC time)")
+    common.add_keep_name(parser)
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("bench: error: needs root (network namespaces, keepalived)", file=sys.stderr)
@@ -342,59 +267,50 @@ def main(argv=None) -> int:
         if not os.path.isfile(path):
             print(f"bench: error: {name}: {path} missing (make pyz)", file=sys.stderr)
             return 1
-    binaries = {name: install(path, f"b{i}") for i, (name, path) in enumerate(builds.items())}
-    started, t0, load0 = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), time.monotonic(), loadavg()
+    common.root_owned_dir(BIN_ROOT)
+    binaries = {
+        name: common.install_binary(path, os.path.join(BIN_ROOT, f"b{i}"))
+        for i, (name, path) in enumerate(builds.items())
+    }
+    clock = common.RunClock()
     print(
         f"bench: kill -9 of the master, down-after-milliseconds={args.down_after_ms}; "
         f"{args.reps} rep(s) of {', '.join(builds)}; HAProxy reference in every rep; "
-        f"loadavg={load0}",
+        f"loadavg={clock.load0}",
         flush=True,
     )
-    runs: dict = {name: [] for name in builds}
-    try:
-        for i in range(args.reps):
-            for name, binary in binaries.items():
-                fig = run_rep(binary, args)
-                runs[name].append(fig)
-                shown = {k: fig.get(k) for k, _ in METRICS} if fig["ok"] else fig["error"]
-                print(f"bench: {name} rep {i + 1}/{args.reps} ({fig['rep_s']} s): {shown}")
-                sys.stdout.flush()
-    except KeyboardInterrupt:
-        print("bench: interrupted; reporting the repetitions done so far", file=sys.stderr)
-    results = {}
-    for name, figs in runs.items():
-        done = [f for f in figs if f["ok"]]
-        results[name] = {
-            "reps_asked": args.reps,
-            "ok_reps": len(done),
-            "summary": summarize(done),
-            "reps": figs,
-        }
-    doc = {
-        "benchmark": "kill -9 of the master: VIP (election followed) vs HAProxy role check",
-        "started_utc": started,
-        "runtime_s": round(time.monotonic() - t0, 1),
+    runs = common.alternate(
+        list(builds), args.reps, lambda name: run_rep(binaries[name], args), METRICS
+    )
+    results = {name: common.outcome(figs, args.reps, METRICS) for name, figs in runs.items()}
+    settings = {
         "down_after_ms": args.down_after_ms,
         "min_replicas": args.min_replicas,
         "sample_interval_s": SAMPLE_INTERVAL,
-        "loadavg_start": load0,
-        "loadavg_end": loadavg(),
-        "host": {
-            "cpus": os.cpu_count(),
-            "kernel": platform.release(),
-            "python": platform.python_version(),
-        },
-        "builds": {n: {"source": p, "sha256": sha256(p)} for n, p in builds.items()},
-        "git": git_describe(),
-        "results": results,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{args.name or started}.json"
-    text = json.dumps(doc, indent=2) + "\n"
-    path.write_text(text)
-    (RESULTS / "latest.json").write_text(text)
+    described = {
+        "builds": {n: {"source": p, "sha256": common.sha256(p)} for n, p in builds.items()}
+    }
+    doc = common.result_doc(
+        "kill -9 of the master: VIP (election followed) vs HAProxy role check",
+        clock,
+        settings,
+        described,
+        results,
+    )
+    path = common.write_results(RESULTS, args.name or clock.started_utc, doc)
     print()
-    print(table(results))
+    print(
+        common.table(
+            results,
+            METRICS,
+            "s after kill -9 of the master",
+            col=26,
+            counts=("lost",),
+            digits=3,
+            sep=", ",
+        )
+    )
     # HAProxy's figure depends on where its 1 s check falls after the promotion: pooled over
     # every rep of the run (each build's reps measured it too) it is the steadier reference.
     pooled = [f["first_ack_haproxy_s"] for figs in runs.values() for f in figs if f.get("ok")]
@@ -404,14 +320,12 @@ def main(argv=None) -> int:
             f"HAProxy, every rep of this run: first write OK median {statistics.median(pooled):.3f}"
             f" [{min(pooled):.3f}, {max(pooled):.3f}] (n={len(pooled)})"
         )
-    for name in builds:
-        summary = results[name]["summary"]
-        for key, limit, what in GOALS:
-            median = summary[key]["median"]
-            met = median is not None and median <= limit
-            print(f"goal {name}: {what}: {'MET' if met else 'MISSED'} (median {median})")
-    print(f"loadavg start={load0} end={doc['loadavg_end']}; runtime {doc['runtime_s']} s; {path}")
-    return 0 if all(r["ok_reps"] == args.reps for r in results.values()) else 1
+    common.print_goals(results, GOALS)
+    print(
+        f"loadavg start={clock.load0} end={doc['loadavg_end']}; "
+        f"runtime {doc['runtime_s']} s; {path}"
+    )
+    return common.exit_code(results)
 
 
 if __name__ == "__main__":

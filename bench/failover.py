@@ -28,32 +28,25 @@ bench/results/failover/<UTC time>.json and latest.json. Needs root. Not a test: 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
-import platform
 import random
 import re
-import shutil
-import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Optional
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+import common
 
-from e2e.cluster import Cluster, ClusterError  # noqa: E402
-from e2e.profiles import ClassicProfile, SentinelVipProfile  # noqa: E402
-from e2e.timeline import analyse, majority_master  # noqa: E402
+sys.path.insert(0, str(common.ROOT / "tests"))
 
-RESULTS = ROOT / "bench" / "results" / "failover"
-BIN_DIR = "/run/svip-bench-bin"  # root-owned: enable_script_security refuses writable paths
+from e2e.cluster import Cluster, ClusterError
+from e2e.profiles import ClassicProfile, SentinelVipProfile
+from e2e.timeline import analyse, majority_master
+
+RESULTS = common.ROOT / "bench" / "results" / "failover"
 INSTALLED = "/usr/sbin/sentinel-vip"
 # Our own cluster name, subnet and VRRP router id: e2e scenarios may run at the same time.
-PREFIX, SUBNET, VRID = "svbench", "10.88.0", 188
+NET = {"prefix": "svbench", "subnet": "10.88.0", "vrid": 188}
 SAMPLE_INTERVAL = 0.05  # node samples: VIP holder, Redis role, local Sentinel's master
 TAIL = 2.0  # seconds observed after the VIP settled, to catch a flap
 
@@ -157,24 +150,6 @@ def rep_figures(records, fault_at: float, addrs: dict) -> dict:
     }
 
 
-def summarize(reps: list) -> dict:
-    """metric -> {median, min, max, n} over the repetitions that have a value."""
-    out = {}
-    for key, _ in METRICS:
-        values = [r[key] for r in reps if r.get(key) is not None]
-        out[key] = (
-            {
-                "median": round(statistics.median(values), 3),
-                "min": min(values),
-                "max": max(values),
-                "n": len(values),
-            }
-            if values
-            else {"median": None, "min": None, "max": None, "n": 0}
-        )
-    return out
-
-
 def goals(reps: list, summary: dict, down_after_ms: int) -> dict:
     """The issue's three goals for one setup; each with its figure and verdict."""
     ack_limit = round(down_after_ms / 1000 + 2, 3)
@@ -202,50 +177,7 @@ def goals(reps: list, summary: dict, down_after_ms: int) -> dict:
     }
 
 
-def table(results: dict) -> str:
-    """Plain-text table: one row per metric, median [min-max] per setup."""
-    names = list(results)
-    width = max(len(label) for _, label in METRICS) + 2
-    head = "metric (s after kill -9)".ljust(width) + "".join(f"{n:>26}" for n in names)
-    rows = [head, "-" * len(head)]
-    for key, label in METRICS:
-        cells = []
-        for name in names:
-            s = results[name]["summary"][key]
-            if s["median"] is None:
-                cells.append(f"{'-':>26}")
-                continue
-            fmt = "{:g}" if key == "writes_failed" else "{:.2f}"
-            lo, mid, hi = (fmt.format(s[k]) for k in ("min", "median", "max"))
-            cells.append(f"{mid + ' [' + lo + '-' + hi + ']':>26}")
-        rows.append(label.ljust(width) + "".join(cells))
-    ok = "  ".join(f"{n}: {results[n]['ok_reps']}/{results[n]['reps_asked']}" for n in names)
-    rows.append(f"median [min-max]; reps completed  {ok}")
-    return "\n".join(rows)
-
-
 # ---------------------------------------------------------------------------- running
-
-
-def loadavg() -> list:
-    with open("/proc/loadavg", encoding="ascii") as fh:
-        return [float(x) for x in fh.read().split()[:3]]
-
-
-def install_binary(source: str) -> str:
-    """Copy the pyz into a root-owned directory, as keepalived's script security demands."""
-    os.makedirs(BIN_DIR, mode=0o755, exist_ok=True)
-    os.chmod(BIN_DIR, 0o755)  # noqa: S103 -- keepalived runs it: root-owned, not writable by others
-    target = os.path.join(BIN_DIR, "sentinel-vip")
-    shutil.copyfile(source, target + ".new")
-    os.chmod(target + ".new", 0o755)  # noqa: S103 -- an executable, root-owned
-    os.replace(target + ".new", target)
-    return target
-
-
-def sha256(path: str) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.sha256(fh.read()).hexdigest()
 
 
 def custom_snippet(base: str, advert_int: Optional[float]) -> tuple:
@@ -253,14 +185,15 @@ def custom_snippet(base: str, advert_int: Optional[float]) -> tuple:
     base = base or SentinelVipProfile().snippet_path()
     with open(base, encoding="utf-8") as fh:
         text = fh.read()
-    changes = [f"based on {os.path.relpath(base, ROOT) if base.startswith(str(ROOT)) else base}"]
+    root = str(common.ROOT)
+    changes = [f"based on {os.path.relpath(base, root) if base.startswith(root) else base}"]
     if advert_int is not None:
         text, count = re.subn(r"(?m)^(\s*advert_int )\S+", rf"\g<1>{advert_int:g}", text)
         if count != 1:
             raise ClusterError(f"{base}: expected one advert_int line, found {count}")
         changes.append(f"advert_int {advert_int:g}")
-    os.makedirs(BIN_DIR, mode=0o755, exist_ok=True)
-    path = os.path.join(BIN_DIR, "custom-snippet.conf")
+    os.makedirs(common.BIN_DIR, mode=0o755, exist_ok=True)
+    path = os.path.join(common.BIN_DIR, "custom-snippet.conf")
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(text)
     return path, changes
@@ -278,82 +211,48 @@ def profile_for(setup: str, binary: str, snippet: str):
 
 def followed(addrs: dict):
     """Sampler predicate: the VIP is on the Sentinel majority's new master, and only there."""
-
-    def moved(state):
-        master = majority_master(state.sentinel_views(), addrs)
-        return master if master not in (None, "n1") and state.vip_holders() == [master] else None
-
-    return moved
+    return lambda state: common.new_master_holds_vip(state, addrs, majority_master)
 
 
 def run_rep(setup: str, profile, interval: float, args, rng: random.Random) -> dict:
     """One fresh cluster, one kill -9 of the master; the figures (or the error)."""
-    started = time.monotonic()
-    load_before = loadavg()
-    cluster = Cluster(
-        profile, prefix=PREFIX, subnet=SUBNET, vrid=VRID, down_after_ms=args.down_after_ms
+    return common.measure_rep(
+        lambda: Cluster(profile, **NET, down_after_ms=args.down_after_ms),
+        lambda cluster: kill_master(cluster, interval, args, rng),
+        keep=args.keep,
+        errors=(ClusterError,),
     )
-    try:
-        cluster.start()
-        addrs = {n: node.redis_addr for n, node in cluster.nodes.items()}
-        # Classic: the VIP reaches n1 only after n2/n3's checks failed `fall` times.
-        cluster.wait_for(lambda: cluster.vip_holders() == ["n1"], 3 * interval + 60, "VIP on n1")
-        with cluster.sampler(interval=SAMPLE_INTERVAL) as sampler:
-            sampler.wait_for_writes(10, 30)
-            phase = rng.uniform(0, interval)
-            time.sleep(phase)  # the kill's phase in the check interval, deliberately random
-            sampler.wait_until(lambda st: st.vip_holders() == ["n1"], 5, "VIP still on n1")
-            killed_at = cluster.kill_redis("n1")
-            # Worst case: fall and rise each take (count + 1) intervals after Sentinel's switch.
-            budget = 3 * interval + args.down_after_ms / 1000 + 30
-            sampler.wait_until(followed(addrs), budget, "VIP on the new master only")
-            sampler.wait_for_writes(10, 20)
-            tail_end = time.monotonic() + TAIL
-            sampler.wait_until(lambda _st: time.monotonic() >= tail_end, TAIL + 1, "tail")
-        records = sampler.snapshot()
-        figures = rep_figures(records, killed_at, addrs)
-        new = figures["new"]
-        svip_log = cluster.syslog.get(new, []) if new else []
-        # Where the time goes on the new master (sentinel-vip only): the watcher's first
-        # +switch-master and the check verdict turning ok (the track file written "1").
-        figures["watch_event_s"] = _rel(
-            first_log_after(svip_log, killed_at, r"event=sentinel_event .*\+switch-master"),
-            killed_at,
-        )
-        figures["verdict_ok_s"] = _rel(
-            first_log_after(svip_log, killed_at, r"event=check verdict=ok"), killed_at
-        )
-        figures["kill_phase_s"] = round(phase, 3)
-        if args.keep:
-            cluster.keep_dir = True
-        return figures | {
-            "ok": True,
-            "load_before": load_before,
-            "load_after": loadavg(),
-            "rep_s": round(time.monotonic() - started, 1),
-        }
-    except ClusterError as exc:
-        cluster.keep_dir = True
-        return {
-            "ok": False,
-            "error": str(exc),
-            "load_before": load_before,
-            "rep_s": round(time.monotonic() - started, 1),
-        }
-    finally:
-        cluster.stop()
 
 
-def _rel(t: Optional[float], origin: float) -> Optional[float]:
-    return None if t is None else round(t - origin, 3)
-
-
-def git_describe() -> dict:
-    def git(*argv):
-        res = subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True)
-        return res.stdout.strip()
-
-    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+def kill_master(cluster, interval: float, args, rng: random.Random) -> dict:
+    # Classic: the VIP reaches n1 only after n2/n3's checks failed `fall` times.
+    addrs = common.start_on_n1(cluster, 3 * interval + 60)
+    with cluster.sampler(interval=SAMPLE_INTERVAL) as sampler:
+        sampler.wait_for_writes(10, 30)
+        phase = rng.uniform(0, interval)
+        time.sleep(phase)  # the kill's phase in the check interval, deliberately random
+        sampler.wait_until(lambda st: st.vip_holders() == ["n1"], 5, "VIP still on n1")
+        killed_at = cluster.kill_redis("n1")
+        # Worst case: fall and rise each take (count + 1) intervals after Sentinel's switch.
+        budget = 3 * interval + args.down_after_ms / 1000 + 30
+        sampler.wait_until(followed(addrs), budget, "VIP on the new master only")
+        sampler.wait_for_writes(10, 20)
+        common.observe_tail(sampler, TAIL)
+    records = sampler.snapshot()
+    figures = rep_figures(records, killed_at, addrs)
+    new = figures["new"]
+    svip_log = cluster.syslog.get(new, []) if new else []
+    # Where the time goes on the new master (sentinel-vip only): the watcher's first
+    # +switch-master and the check verdict turning ok (the track file written "1").
+    figures["watch_event_s"] = common.rel(
+        first_log_after(svip_log, killed_at, r"event=sentinel_event .*\+switch-master"),
+        killed_at,
+    )
+    figures["verdict_ok_s"] = common.rel(
+        first_log_after(svip_log, killed_at, r"event=check verdict=ok"), killed_at
+    )
+    figures["kill_phase_s"] = round(phase, 3)
+    return figures
 
 
 def main(argv=None) -> int:
@@ -369,10 +268,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--advert-int", type=float, default=None, help="custom setup: this advert_int"
     )
-    parser.add_argument(
-        "--pyz",
-        default=os.environ.get("SENTINEL_VIP_PYZ", "") or str(ROOT / "dist" / "sentinel-vip.pyz"),
-    )
+    common.add_pyz(parser)
     parser.add_argument(
         "--binary",
         default="",
@@ -385,8 +281,7 @@ def main(argv=None) -> int:
         help="Sentinel down-after-milliseconds, same for every setup",
     )
     parser.add_argument("--seed", type=int, default=None, help="kill-phase seed (random)")
-    parser.add_argument("--keep", action="store_true", help="keep every cluster's logs")
-    parser.add_argument("--name", default="", help="result file name (default: UTC time)")
+    common.add_keep_name(parser)
     args = parser.parse_args(argv)
     reps = 1 if args.quick else args.reps
     setups = [s for s in args.setups.split(",") if s]
@@ -406,7 +301,7 @@ def main(argv=None) -> int:
     if args.binary:
         binary, source = args.binary, args.binary
     elif os.path.isfile(args.pyz):
-        binary, source = install_binary(args.pyz), args.pyz
+        binary, source = common.install_binary(args.pyz), args.pyz
     else:
         print(
             f"bench: error: {args.pyz} missing: run `make pyz` (or pass --binary {INSTALLED})",
@@ -414,7 +309,7 @@ def main(argv=None) -> int:
         )
         return 1
     # Hash what runs, now: the source may be rebuilt while the benchmark runs.
-    binary_sha256 = sha256(binary) if os.path.isfile(binary) else None
+    binary_sha256 = common.sha256(binary) if os.path.isfile(binary) else None
     if not os.access(binary, os.X_OK):
         print(f"bench: error: {binary} is not executable", file=sys.stderr)
         return 1
@@ -423,65 +318,48 @@ def main(argv=None) -> int:
         snippet, changes = custom_snippet(args.snippet, args.advert_int)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     rng = random.Random(seed)  # noqa: S311 -- a kill phase, not a secret
-    started, t0, load0 = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), time.monotonic(), loadavg()
+    clock = common.RunClock()
     print(
         f"bench: down-after-milliseconds={args.down_after_ms} (every setup); {reps} rep(s) "
-        f"of {', '.join(setups)}; seed={seed}; loadavg={load0}",
+        f"of {', '.join(setups)}; seed={seed}; loadavg={clock.load0}",
         flush=True,
     )
-    runs: dict = {s: [] for s in setups}
-    try:
-        for i in range(reps):
-            for setup in setups:
-                profile, interval = profile_for(setup, binary, snippet)
-                fig = run_rep(setup, profile, interval, args, rng)
-                runs[setup].append(fig)
-                shown = {k: fig.get(k) for k, _ in METRICS} if fig["ok"] else fig["error"]
-                print(f"bench: {setup} rep {i + 1}/{reps} ({fig['rep_s']} s): {shown}", flush=True)
-    except KeyboardInterrupt:
-        print("bench: interrupted; reporting the repetitions done so far", file=sys.stderr)
+
+    def run_one(setup: str) -> dict:
+        profile, interval = profile_for(setup, binary, snippet)
+        return run_rep(setup, profile, interval, args, rng)
+
+    runs = common.alternate(setups, reps, run_one, METRICS)
     results = {}
     for setup, figs in runs.items():
-        done = [f for f in figs if f["ok"]]
-        summary = summarize(done)
         profile, interval = profile_for(setup, binary, snippet)
         results[setup] = {
             "profile": {k: v for k, v in vars(profile).items() if not callable(v)},
             "check_interval_s": interval,
             "snippet_changes": changes if setup == "custom" else [],
-            "reps_asked": reps,
-            "ok_reps": len(done),
-            "summary": summary,
-            "goals": goals(done, summary, args.down_after_ms),
-            "reps": figs,
+            **common.outcome(
+                figs,
+                reps,
+                METRICS,
+                goals=lambda done, summary: goals(done, summary, args.down_after_ms),
+            ),
         }
-    doc = {
-        "benchmark": "failover kill -9 of the master's redis-server",
-        "started_utc": started,
-        "runtime_s": round(time.monotonic() - t0, 1),
+    settings = {
         "down_after_ms": args.down_after_ms,
         "sample_interval_s": SAMPLE_INTERVAL,
         "seed": seed,
-        "loadavg_start": load0,
-        "loadavg_end": loadavg(),
-        "host": {
-            "cpus": os.cpu_count(),
-            "kernel": platform.release(),
-            "python": platform.python_version(),
-        },
-        "binary": binary,
-        "binary_source": source,
-        "binary_sha256": binary_sha256,
-        "git": git_describe(),
-        "results": results,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{args.name or started}.json"
-    text = json.dumps(doc, indent=2) + "\n"
-    path.write_text(text)
-    (RESULTS / "latest.json").write_text(text)
+    binaries = {"binary": binary, "binary_source": source, "binary_sha256": binary_sha256}
+    doc = common.result_doc(
+        "failover kill -9 of the master's redis-server", clock, settings, binaries, results
+    )
+    path = common.write_results(RESULTS, args.name or clock.started_utc, doc)
     print()
-    print(table(results))
+    print(
+        common.table(
+            results, METRICS, "metric (s after kill -9)", col=26, counts=("writes_failed",)
+        )
+    )
     for setup in setups:
         if setup == "classic":
             continue
@@ -491,10 +369,10 @@ def main(argv=None) -> int:
                 f"(figure {g['figure']}, limit {g['limit']})"
             )
     print(
-        f"down-after-milliseconds={args.down_after_ms}; loadavg start={load0} "
+        f"down-after-milliseconds={args.down_after_ms}; loadavg start={clock.load0} "
         f"end={doc['loadavg_end']}; runtime {doc['runtime_s']} s; written {path}"
     )
-    return 0 if all(r["ok_reps"] == reps for r in results.values()) else 1
+    return common.exit_code(results)
 
 
 if __name__ == "__main__":

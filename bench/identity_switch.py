@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, stats
+
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
 
 from support.cluster import Cluster  # noqa: E402
@@ -95,15 +94,7 @@ def main() -> int:
             result = one_switch(cluster, args.pyz)
             runs.append(result)
             print(f"run {i + 1}: {json.dumps(result)}", flush=True)
-    summary = {}
-    for key in ("check_ok_s", "runid_known_s"):
-        values = [r[key] for r in runs if r[key] is not None]
-        summary[key] = {
-            "median": round(statistics.median(values), 3) if values else None,
-            "min": round(min(values), 3) if values else None,
-            "max": round(max(values), 3) if values else None,
-            "n": len(values),
-        }
+    summary = {key: stats(r[key] for r in runs) for key in ("check_ok_s", "runid_known_s")}
     print(f"after Sentinel's switch, medians over {args.runs} runs:")
     print(f"  check passes on the new master:   {summary['check_ok_s']['median']} s")
     print(f"  Sentinels know its run_id:        {summary['runid_known_s']['median']} s")

@@ -32,17 +32,16 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, cpu_seconds, install_binary, rss_mib
+
 sys.path.insert(0, str(ROOT / "tests"))
 
-from e2e import netns  # noqa: E402
-from e2e.multi_cluster import SCRIPT_USER, MultiCluster, Recorder  # noqa: E402
+from e2e import netns
+from e2e.multi_cluster import SCRIPT_USER, MultiCluster, Recorder
 
 RESULTS = ROOT / "bench" / "results" / "multi-cost.json"
 BIN_DIR = "/run/svip-bench-multi-bin"
-TICKS = os.sysconf("SC_CLK_TCK")
 SENTINEL_PORT_HEX = f"{26379:04X}"
 TIMER = """
 import json, subprocess, sys, time
@@ -58,23 +57,6 @@ for config in configs:
     out[config] = times
 print(json.dumps(out))
 """
-
-
-def cpu(pid: int, children: bool = False) -> float:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    used = int(fields[11]) + int(fields[12])
-    if children:
-        used = int(fields[13]) + int(fields[14])
-    return used / TICKS
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
 
 
 def sentinel_connections(pid: int) -> int:
@@ -106,16 +88,6 @@ def vrrp_pid(cluster, node) -> int:
         return int(fh.read().split()[0])
 
 
-def install(source: str) -> str:
-    os.makedirs(BIN_DIR, mode=0o755, exist_ok=True)
-    os.chmod(BIN_DIR, 0o755)  # noqa: S103 -- keepalived runs it: root-owned
-    target = os.path.join(BIN_DIR, "sentinel-vip")
-    shutil.copyfile(source, target + ".new")
-    os.chmod(target + ".new", 0o755)  # noqa: S103 -- an executable, root-owned
-    os.replace(target + ".new", target)
-    return target
-
-
 def check_ms(cluster, runs: int) -> list:
     """Per instance on n1: the median wall ms of ``runs`` checks run as the script user."""
     node = cluster.nodes["n1"]
@@ -138,16 +110,16 @@ def measure(binary: str, count: int, args) -> dict:
         watchers = {n: node.procs["watch"].pid for n, node in cluster.nodes.items()}
         vrrp = {n: vrrp_pid(cluster, node) for n, node in cluster.nodes.items()}
         conns = []
-        w0 = {n: cpu(p) for n, p in watchers.items()}
-        k0 = {n: cpu(p, children=True) for n, p in vrrp.items()}
+        w0 = {n: cpu_seconds(p) for n, p in watchers.items()}
+        k0 = {n: cpu_seconds(p, children=True) for n, p in vrrp.items()}
         t0 = time.monotonic()
         end = t0 + args.rest
         while time.monotonic() < end:
             conns.append(sentinel_connections(watchers["n1"]))
             time.sleep(0.25)
         elapsed = time.monotonic() - t0
-        rest = [(cpu(p) - w0[n]) / elapsed * 100 for n, p in watchers.items()]
-        checks = [(cpu(p, True) - k0[n]) / elapsed * 100 for n, p in vrrp.items()]
+        rest = [(cpu_seconds(p) - w0[n]) / elapsed * 100 for n, p in watchers.items()]
+        checks = [(cpu_seconds(p, True) - k0[n]) / elapsed * 100 for n, p in vrrp.items()]
         rss = statistics.median(rss_mib(p) for p in watchers.values())
         per_check = check_ms(cluster, args.check_runs)
         switches, busy = [], []
@@ -157,7 +129,7 @@ def measure(binary: str, count: int, args) -> dict:
                 before = cluster.shard_master("n1", shard)
                 c0: dict = {}
                 t_cmd = failover(cluster, shard, lambda c=c0: c.update(
-                    {n: cpu(p) for n, p in watchers.items()}))  # fmt: skip
+                    {n: cpu_seconds(p) for n, p in watchers.items()}))  # fmt: skip
                 switched = rec.wait(lambda s=shard, t=t_cmd: rec.switch_master(s, t), 60,
                                     f"{shard.name} +switch-master")  # fmt: skip
                 new = cluster.wait_for(
@@ -168,7 +140,9 @@ def measure(binary: str, count: int, args) -> dict:
                 came = max(t for t, n, held in rec.vip_changes(shard.vip, t_cmd) if held)
                 time.sleep(1.0)
                 spent = time.monotonic() - t_cmd
-                busy.append(max((cpu(p) - c0[n]) / spent * 100 for n, p in watchers.items()))
+                busy.append(
+                    max((cpu_seconds(p) - c0[n]) / spent * 100 for n, p in watchers.items())
+                )
                 switches.append(round(came - switched, 3))
                 # the old master is a replica again before the next failover
                 cluster.wait_for(lambda s=shard: _synced(cluster, s), 60, f"{shard.name} synced")
@@ -223,7 +197,7 @@ def main() -> int:
     if os.geteuid() != 0:
         print("bench-multi: needs root (network namespaces, keepalived)", file=sys.stderr)
         return 1
-    binary = install(args.pyz)
+    binary = install_binary(args.pyz, BIN_DIR)
     results = []
     try:
         for count in (int(c) for c in args.counts.split(",")):

@@ -21,38 +21,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
-import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, cpu_seconds, rss_mib, stats
+
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
-from support.cluster import Cluster  # noqa: E402
+from support.cluster import Cluster
 
 RESULTS = ROOT / "bench" / "results" / "watch-cost.json"
 UP = ("state=alive", "(re)connected")  # this build's log line, the previous one's
 DEAD = ("state=silent", "-connection")
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
 
 
 def lines_with(cluster, words, since: int) -> list:
@@ -129,8 +112,7 @@ def one_run(pyz: str, cluster: Cluster, config: str, args) -> dict:
 
 
 def median(values):
-    values = [v for v in values if v is not None]
-    return round(statistics.median(values), 3) if values else None
+    return stats(values)["median"]
 
 
 def measure(pyz: str, args) -> dict:

@@ -151,7 +151,7 @@ def test_a_missing_track_file_directory_fails_with_the_fix(tmp_path):
     assert (finding.status, finding.item) == ("fail", "track file dir")
     assert f"{tmp_path / 'state'} does not exist" in finding.detail
     assert "keepalived drops the track file gate" in finding.detail
-    assert finding.fix.startswith("systemd-tmpfiles --create sentinel-vip.conf")
+    assert finding.fix.startswith(f"systemd-tmpfiles --create --prefix={tmp_path / 'state'}")
     assert "systemctl restart keepalived" in finding.fix
 
 
@@ -167,7 +167,7 @@ def test_a_track_file_directory_that_is_not_a_directory_fails(tmp_path, kind):
     assert finding.status == "fail"
     assert f"{state} is a {kind}, not a directory" in finding.detail
     assert finding.fix.startswith(f"rm {state}")
-    assert "systemd-tmpfiles --create sentinel-vip.conf" in finding.fix
+    assert f"systemd-tmpfiles --create --prefix={state}" in finding.fix
 
 
 def test_a_link_to_a_directory_is_followed_as_keepalived_does(tmp_path):

@@ -61,9 +61,11 @@ def dropin() -> dict:
 
 
 def tmpfiles_command() -> list:
-    """The command that makes /run/sentinel-vip from the tmpfiles file the package ships."""
-    (tmpfiles,) = [e for e in ENTRIES if e.path.startswith("/usr/lib/tmpfiles.d/")]
-    return ["systemd-tmpfiles", "--create", os.path.basename(tmpfiles.path)]
+    """The command that makes /run/sentinel-vip and every directory a tmpfiles.d rule puts
+    under it (other instances' state directories, docs/admin.md), from any rule file."""
+    state = [e for e in ENTRIES if e.type == "state" and e.path.startswith("/run/")]
+    (run_dir,) = [e.path for e in state]
+    return ["systemd-tmpfiles", "--create", f"--prefix={run_dir}"]
 
 
 def test_every_start_first_creates_the_directory_from_the_shipped_tmpfiles_file(dropin):

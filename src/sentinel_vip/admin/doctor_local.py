@@ -194,8 +194,9 @@ def track_dir(facts: tuple) -> list:
         " longer fail-closed"
     )
     fix = (
-        "systemd-tmpfiles --create sentinel-vip.conf, then systemctl restart keepalived"
-        " (the package's keepalived drop-in runs the first at every keepalived start)"
+        f"systemd-tmpfiles --create --prefix={directory} (it needs a tmpfiles.d rule: the"
+        " package has one for /run/sentinel-vip), then systemctl restart keepalived; the"
+        " package's keepalived drop-in runs it for /run/sentinel-vip before every start"
     )
     if kind is None:
         return [Finding(FAIL, "track file dir", f"{directory} does not exist: {why}", fix)]

@@ -110,6 +110,34 @@ def test_installed_unit_verifies_and_is_shipped_disabled(built, fresh):
     assert not UNIT.exists()
 
 
+DROPIN = Path("/usr/lib/systemd/system/keepalived.service.d/sentinel-vip.conf")
+KEEPALIVED_UNIT = Path("/lib/systemd/system/keepalived.service")
+RUNDIR = Path("/run/sentinel-vip")
+
+
+@pytest.mark.parametrize("which", ["nfpm-deb", "native-deb"])
+def test_the_keepalived_drop_in_verifies_and_recreates_the_track_directory(built, which, fresh):
+    """keepalived drops a track_file whose directory is missing at its start; the drop-in's
+    ExecStartPre makes it first. (That systemd runs it before keepalived reads its config:
+    tests/realenv/test_systemd.py, on a booted Debian 12.)"""
+    assert apt_install(built[which]).returncode == 0
+    assert DROPIN.is_file()
+    if shutil.which("systemd-analyze") and KEEPALIVED_UNIT.is_file():
+        # keepalived's own unit with every drop-in systemd finds for it, ours included.
+        proc = run("systemd-analyze", "verify", "--man=no", str(KEEPALIVED_UNIT), check=False)
+        assert (proc.returncode, proc.stdout + proc.stderr) == (0, "")
+    pre = [line.split("=", 1)[1] for line in DROPIN.read_text().splitlines()
+           if line.startswith("ExecStartPre=")]  # fmt: skip
+    assert len(pre) == 1 and pre[0].startswith("-")
+    argv = pre[0][1:].split()
+    # Without the "-": a failure here must fail the test. systemd's search path has /usr/bin.
+    assert shutil.which(argv[0], path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin")
+    shutil.rmtree(RUNDIR, ignore_errors=True)
+    done = run(*argv, check=False)
+    assert done.returncode == 0, done.stderr
+    assert owner_of(RUNDIR) == ("keepalived_script", "keepalived_script", 0o750)
+
+
 @pytest.mark.parametrize("which", ["nfpm-deb", "native-deb"])
 def test_remove_releases_the_vip(built, which, fresh):
     """apt remove leaves "0" in the track file: keepalived then drops the VIP (a "1" would

@@ -92,6 +92,57 @@ def test_keepalived_runs_the_check_as_the_script_user_and_takes_the_vip(node):
                for e in entries), [e["MESSAGE"] for e in entries]  # fmt: skip
 
 
+def test_keepalived_keeps_the_gate_when_the_track_directory_was_removed(node):
+    """keepalived drops a track_file whose directory is missing when it starts ("Track file
+    directory ... does not exist - removing"); the package's keepalived.service drop-in
+    recreates /run/sentinel-vip first. The proof that the gate is attached: with Redis
+    stopped the check fails and writes "0", and on a lone node only the gate (FAULT) takes
+    the VIP away; the check's weight -50 alone would leave it MASTER."""
+    # The watcher's RuntimeDirectory= would recreate the directory if it restarted: out.
+    node.run(["systemctl", "stop", UNIT])
+    try:
+        node.run(["rm", "-rf", "/run/sentinel-vip"])
+        since = node.run(["date", "+@%s"]).stdout.strip()
+        node.run(["systemctl", "restart", "keepalived"])
+        made = node.run(["stat", "-c", "%a %U %G", "/run/sentinel-vip"], check=False)
+        assert made.stdout.split() == ["750", "keepalived_script", "keepalived_script"], made
+        poll("the check writes 1 and keepalived takes the VIP",
+             lambda: track(node) == "1" and vip_present(node), timeout=30)  # fmt: skip
+        lines = [e["MESSAGE"] for e in journal(node, "-u", "keepalived", "--since", since)]
+        assert not [m for m in lines if "does not exist - removing" in m], lines
+        t0 = time.monotonic()
+        node.run(["systemctl", "stop", "redis-server"])
+        poll("the track file says 0", lambda: track(node) == "0", timeout=15)
+        poll("the gate takes the VIP away", lambda: not vip_present(node), timeout=10)
+        figure(step="gate_after_rm_rf", seconds=f"{time.monotonic() - t0:.2f}")
+    finally:  # the later steps need Redis, the watcher and the directory back
+        node.run(["systemctl", "start", "redis-server"])
+        node.run(["systemctl", "start", UNIT])
+    poll("Redis back: the VIP returns", lambda: track(node) == "1" and vip_present(node),
+         timeout=60)  # fmt: skip
+
+
+def test_a_reload_keeps_the_gate_when_the_track_directory_was_removed(node):
+    """A reload re-reads the config and drops the track file the same way (seen with 2.2.7):
+    the drop-in's ExecReload recreates the directory before keepalived's SIGHUP."""
+    node.run(["systemctl", "stop", UNIT])
+    try:
+        node.run(["rm", "-rf", "/run/sentinel-vip"])
+        since = node.run(["date", "+@%s"]).stdout.strip()
+        node.run(["systemctl", "reload", "keepalived"])
+        poll("keepalived reloaded", lambda: any(
+            "Reload complete" in e["MESSAGE"]
+            for e in journal(node, "-u", "keepalived", "--since", since)))  # fmt: skip
+        lines = [e["MESSAGE"] for e in journal(node, "-u", "keepalived", "--since", since)]
+        assert not [m for m in lines if "does not exist - removing" in m], lines
+        made = node.run(["stat", "-c", "%a %U %G", "/run/sentinel-vip"], check=False)
+        assert made.stdout.split() == ["750", "keepalived_script", "keepalived_script"], made
+    finally:
+        node.run(["systemctl", "start", UNIT])
+    poll("the VIP stays or returns", lambda: track(node) == "1" and vip_present(node),
+         timeout=60)  # fmt: skip
+
+
 def test_the_watcher_comes_back_after_kill_9(node):
     _, before, _ = unit_state(node)
     node.run(["systemctl", "kill", "-s", "KILL", UNIT])

@@ -138,3 +138,53 @@ def test_an_acl_letting_another_user_write_the_socket_directory_warns(tmp_path):
     config = make_config(redis={"unix_socket": str(run / "redis.sock"), "password": "pw"})
     (finding,) = local.transport(config, local.socket_facts(config), frozenset())
     assert finding.status == "warn" and "(an ACL)" in finding.detail, finding
+
+
+# -- the track file's directory ---------------------------------------------------------------
+# keepalived 2.2.7 drops a track_file whose directory is missing at its start ("Track file
+# directory for ... does not exist - removing"): the gate is gone until its next start.
+
+
+def test_a_missing_track_file_directory_fails_with_the_fix(tmp_path):
+    config = make_config(tmp_path)  # track file under tmp_path/state, not created
+    (finding,) = local.track_dir(local.track_dir_facts(config))
+    assert (finding.status, finding.item) == ("fail", "track file dir")
+    assert f"{tmp_path / 'state'} does not exist" in finding.detail
+    assert "keepalived drops the track file gate" in finding.detail
+    assert finding.fix.startswith(f"systemd-tmpfiles --create --prefix={tmp_path / 'state'}")
+    assert "systemctl restart keepalived" in finding.fix
+
+
+@pytest.mark.parametrize("kind", ["regular file", "symlink"])
+def test_a_track_file_directory_that_is_not_a_directory_fails(tmp_path, kind):
+    config = make_config(tmp_path)
+    state = tmp_path / "state"
+    if kind == "regular file":
+        state.write_text("")
+    else:
+        state.symlink_to(tmp_path / "nowhere")  # dangling: keepalived finds no directory
+    (finding,) = local.track_dir(local.track_dir_facts(config))
+    assert finding.status == "fail"
+    assert f"{state} is a {kind}, not a directory" in finding.detail
+    assert finding.fix.startswith(f"rm {state}")
+    assert f"systemd-tmpfiles --create --prefix={state}" in finding.fix
+
+
+def test_a_link_to_a_directory_is_followed_as_keepalived_does(tmp_path):
+    config = make_config(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "state").symlink_to(tmp_path / "elsewhere")
+    assert statuses(local.track_dir(local.track_dir_facts(config))) == [("ok", "track file dir")]
+
+
+def test_an_existing_track_file_directory_is_ok(tmp_path):
+    config = make_config(tmp_path)
+    (tmp_path / "state").mkdir()
+    assert statuses(local.track_dir(local.track_dir_facts(config))) == [("ok", "track file dir")]
+
+
+def test_doctor_reports_the_missing_track_file_directory(tmp_path):
+    from sentinel_vip.admin import doctor
+
+    found = doctor.local_findings(make_config(tmp_path), [])
+    assert ("fail", "track file dir") in statuses(found)

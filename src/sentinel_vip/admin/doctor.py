@@ -325,11 +325,12 @@ def findings(config, host: Host = Host()) -> list:
 
 
 def local_findings(config, refused: list) -> list:
-    """The local attack surface (doctor_local): refused files, our files' ownership, the
-    notify hooks, and how the local Redis is reached."""
+    """The local attack surface (doctor_local): refused files, the track file's directory,
+    our files' ownership, the notify hooks, and how the local Redis is reached."""
     from sentinel_vip.probes.identity import local_addresses
 
     found = local.refused_files(refused)
+    found += local.track_dir(local.track_dir_facts(config))
     found += local.ownership(local.file_facts(config))
     found += local.hooks(local.hook_facts(config))
     found += local.transport(config, local.socket_facts(config), local_addresses())

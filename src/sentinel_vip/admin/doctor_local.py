@@ -166,6 +166,52 @@ def _group(gid: int) -> str:
     return group_name(gid)
 
 
+# -- the track file's directory ---------------------------------------------------------------
+
+
+def track_dir_facts(config) -> tuple:
+    """(directory of check.track_file, what is there: None when nothing, "directory" when
+    it is one, a link to one included, as keepalived follows it; else _kind of its lstat)."""
+    if not config.track_file:
+        return "", None
+    directory = os.path.dirname(config.track_file)
+    info = _lstat(directory)
+    if info is None:
+        return directory, None
+    return directory, "directory" if os.path.isdir(directory) else _kind(info.st_mode)
+
+
+def track_dir(facts: tuple) -> list:
+    """keepalived (2.2.7, seen) drops a track_file whose directory is missing when it starts
+    ("Track file directory ... does not exist - removing"): the instance then runs without
+    the gate until its next start, and only the check's weight is left, so this node is no
+    longer fail-closed. Creating the directory later does not bring the gate back."""
+    directory, kind = facts
+    if not directory:
+        return []
+    if kind == "directory":
+        return [Finding(OK, "track file dir", f"{directory} exists")]
+    why = (
+        "keepalived drops the track file gate when it next starts: this node's VIP is no"
+        " longer fail-closed"
+    )
+    fix = (
+        f"systemd-tmpfiles --create --prefix={directory} (it needs a tmpfiles.d rule: the"
+        " package has one for /run/sentinel-vip), then systemctl restart keepalived; the"
+        " package's keepalived drop-in runs it for /run/sentinel-vip before every start"
+    )
+    if kind is None:
+        return [Finding(FAIL, "track file dir", f"{directory} does not exist: {why}", fix)]
+    return [
+        Finding(
+            FAIL,
+            "track file dir",
+            f"{directory} is a {kind}, not a directory: {why}",
+            f"rm {directory} (rm never follows a link); {fix}",
+        )
+    ]
+
+
 # -- the admin's notify hooks -------------------------------------------------------------------
 
 

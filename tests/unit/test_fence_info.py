@@ -1,6 +1,7 @@
 """actions.fence: what INFO replication says about the replicas, parsed without a server."""
 
 from sentinel_vip.actions import fence
+from sentinel_vip.probes.local_redis import server_version
 
 INFO = """# Replication\r
 role:master\r
@@ -22,9 +23,9 @@ def test_replicas_counted_as_redis_counts_them():
 
 
 def test_version_parsing():
-    assert fence._version("6.0.16") == (6, 0, 16)
-    assert fence._version("8.1.1") == (8, 1, 1)
-    assert fence._version("7.2.4-rc1") == (7, 2)
-    assert fence._version("") == ()
+    assert server_version({"redis_version": "6.0.16"}) == (6, 0, 16)
+    assert server_version({"redis_version": "7.2.4", "valkey_version": "8.1.1"}) == (8, 1, 1)
+    assert server_version({"redis_version": "7.2.4-rc1"}) == (7, 2)
+    assert server_version({}) == ()
     assert fence.Server(True, version=(6, 0, 16)).pause_write is False
     assert fence.Server(True, version=(6, 2, 0)).pause_write is True

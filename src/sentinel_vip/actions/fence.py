@@ -17,6 +17,7 @@ and never raises: each call returns what happened, for the log.
 from __future__ import annotations
 
 from sentinel_vip.decision.isolation import replicas_in_contact
+from sentinel_vip.probes.local_redis import server_version
 from sentinel_vip.probes.resp import ProbeError, ReplyError, connect
 from sentinel_vip.record import Record
 from sentinel_vip.store import tripwire
@@ -52,15 +53,6 @@ def _info(text) -> dict:
         if sep:
             fields[key.strip()] = value.strip()
     return fields
-
-
-def _version(text: str) -> tuple:
-    parts = []
-    for part in text.split(".")[:3]:
-        if not part.isdigit():
-            break
-        parts.append(int(part))
-    return tuple(parts)
 
 
 def _good_replicas(info: dict, max_lag: int | None) -> int:
@@ -100,7 +92,7 @@ def server(endpoint, deadline) -> Server:
             max_lag = _config_int(conn, MAX_LAG)
     except ProbeError as exc:
         return Server(exc.kind == "auth", error=str(exc))
-    version = _version(info.get("valkey_version") or info.get("redis_version", ""))
+    version = server_version(info)
     return Server(
         True,
         repl.get("role"),

@@ -87,6 +87,18 @@ def read_info(endpoint, deadline, *sections) -> list:
     return [parse_info(reply) for reply in replies]
 
 
+def server_version(info: dict) -> tuple:
+    """(major, minor, patch) from INFO server fields; Valkey reports its own version in
+    ``valkey_version`` (its ``redis_version`` is the compatibility level, 7.2.4)."""
+    parts = []
+    text = str(info.get("valkey_version") or info.get("redis_version", ""))
+    for part in text.split(".")[:3]:
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts)
+
+
 def parse_info(text) -> dict:
     """An INFO reply as {field: value}: integers as int, ``k=v,k=v`` values (slave0, db0)
     as dicts of the same, everything else as the string sent."""

@@ -9,6 +9,7 @@ validated here: addresses canonical (``decision.address``), numbers numbers, ids
 from __future__ import annotations
 
 from sentinel_vip.decision.address import canonical_host, port_number
+from sentinel_vip.probes.local_redis import server_version
 from sentinel_vip.probes.resp import ProbeError, ProtocolError, ReplyError, connect
 from sentinel_vip.probes.sentinel import MAX_REPLICA_FIELDS, MAX_REPLICAS, hex_id
 from sentinel_vip.record import Record
@@ -50,15 +51,6 @@ def _int(value) -> int | None:
     text = str(value if value is not None else "")
     digits = text[1:] if text.startswith("-") else text
     return int(text) if digits.isdigit() and len(digits) < 19 else None
-
-
-def _version(text: str) -> tuple:
-    parts = []
-    for part in text.split(".")[:3]:
-        if not part.isdigit():
-            break
-        parts.append(int(part))
-    return tuple(parts)
 
 
 def _address(host, port) -> tuple | None:
@@ -114,7 +106,7 @@ def view(endpoint, deadline, writes: bool = False) -> ServerView:
         "",
         role,
         hex_id(info.get("run_id")),
-        _version(info.get("valkey_version") or info.get("redis_version", "")),
+        server_version(info),
         offset,
         fields.get("master_link_status"),
         _address(fields.get("master_host"), fields.get("master_port")),

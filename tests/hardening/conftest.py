@@ -18,7 +18,8 @@ import tempfile
 import pytest
 from harden import FUZZ_COUNTS, SCRIPT_USER
 
-from support.servers import ServerProc, SyslogListener
+from support.cluster import Cluster
+from support.servers import ServerProc, SyslogListener, binaries_available
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -73,3 +74,15 @@ def script_user():
         subprocess.run(["useradd", "-r", "-s", "/usr/sbin/nologin", "-M", SCRIPT_USER],
                        check=True)  # fmt: skip
     return SCRIPT_USER
+
+
+@pytest.fixture
+def cluster():
+    """A real master, replicas and Sentinels on loopback (support.cluster), per test."""
+    if not binaries_available():
+        pytest.skip("redis-server / redis-sentinel not installed")
+    running = Cluster().start()
+    try:
+        yield running
+    finally:
+        running.stop()

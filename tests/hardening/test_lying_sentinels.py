@@ -8,26 +8,13 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 from hostile import after, relay, sentinel
 
 from sentinel_vip.errors import ExitCode
-from support.cluster import Cluster
 from support.resp_server import FakeServer
-from support.servers import binaries_available, run_pyz
+from support.servers import run_pyz
 
 NOTIFY_FAULT = ("notify", "INSTANCE", "sentinel_vip", "FAULT", "100")
-
-
-@pytest.fixture
-def cluster():
-    if not binaries_available():
-        pytest.skip("redis-server / redis-sentinel not installed")
-    running = Cluster().start()
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def run_id(cluster, i: int) -> str:

@@ -9,13 +9,11 @@ import signal
 import subprocess
 import threading
 
-import pytest
 from harden import start_pyz
 
 from sentinel_vip.errors import ExitCode
-from support.cluster import Cluster
 from support.config import write_private
-from support.servers import KEEPALIVED_ENV, binaries_available, run_pyz, wait_for
+from support.servers import KEEPALIVED_ENV, run_pyz, wait_for
 
 
 class CmdlineSampler:
@@ -47,17 +45,6 @@ class CmdlineSampler:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join(5)
-
-
-@pytest.fixture
-def cluster():
-    if not binaries_available():
-        pytest.skip("redis-server / redis-sentinel not installed")
-    running = Cluster().start()
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def commands(pyz) -> set:

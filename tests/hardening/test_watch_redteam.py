@@ -18,21 +18,9 @@ import pytest
 
 from sentinel_vip.deadline import Deadline
 from sentinel_vip.probes.resp import ProbeError, ReplyError, connect
-from support.cluster import Cluster
-from support.servers import binaries_available, free_ports, wait_for
+from support.servers import free_ports, wait_for
 
 FAKE = os.path.join(os.path.dirname(__file__), os.pardir, "e2e", "fake_sentinel.py")
-
-
-@pytest.fixture
-def cluster():
-    if not binaries_available():
-        pytest.skip("redis-server / redis-sentinel not installed")
-    running = Cluster().start()
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 class Liar:

@@ -8,10 +8,12 @@ builds run unprivileged; each package format applies owners (see the layout's he
 The other package descriptions are generated from it, never written by hand:
   nfpm TEMPLATE STAGE   packaging/nfpm.yaml with its `contents:` from the layout (`make deb`)
   rpm-files             the spec's %files list (%install writes it, `%files -f` reads it)
+  rpm-bundled           the rpm's bundled(python3dist(NAME)) = VERSION provides, from the pins
+                        in packaging/vendor.txt (the spec's preamble; nfpm's at PROVIDES_MARK)
   modes DESTDIR [FMT]   re-apply the layout's modes (debian/rules, after dh_fixperms)
 
 Usage: layout.py install DESTDIR [deb|rpm] | list [TYPE...] | nfpm TEMPLATE STAGE |
-       rpm-files | modes DESTDIR [deb|rpm]
+       rpm-files | rpm-bundled | modes DESTDIR [deb|rpm]
 (With a format, entries marked for the other format only are left out.)
 Standard library only: it runs inside dpkg-buildpackage and rpmbuild with /usr/bin/python3.
 """
@@ -29,6 +31,9 @@ ROOT = os.path.dirname(HERE)
 LAYOUT = os.path.join(HERE, "layout")
 TYPES = ("file", "gzip", "config", "link", "dir", "state")
 FORMATS = ("deb", "rpm")
+VENDOR = os.path.join(HERE, "vendor.txt")
+# The line of nfpm.yaml (under overrides: rpm:) that the bundled provides replace.
+PROVIDES_MARK = "    # provides: generated (layout.py rpm-bundled)"
 
 
 class Entry(NamedTuple):
@@ -144,11 +149,38 @@ def nfpm_contents(entries: list[Entry], stage: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def nfpm_config(template: str, stage: str, entries: list[Entry]) -> str:
+def bundled(vendor: str = VENDOR) -> list[str]:
+    """What the zipapp bundles, the way Fedora's guidelines name it for rpm: one
+    ``bundled(python3dist(NAME)) = VERSION`` per pin, so a security advisory for a bundled
+    library finds this package (`rpm -q --whatprovides`)."""
+    import importlib.util
+    from pathlib import Path
+
+    # build_pyz is the one reader of vendor.txt; loaded by path, as layout.py runs as a script
+    # from debian/rules and the spec, and is loaded by path in the tests.
+    path = os.path.join(HERE, "build_pyz.py")
+    spec = importlib.util.spec_from_file_location("sv_build_pyz", path)
+    build_pyz = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = build_pyz  # its dataclasses look their module up
+    spec.loader.exec_module(build_pyz)
+    try:
+        pins = build_pyz.read_pins(Path(vendor))
+    except build_pyz.BuildError as exc:
+        raise LayoutError(str(exc)) from None
+    return [f"bundled(python3dist({p.name.lower()})) = {p.version}" for p in pins]
+
+
+def nfpm_config(template: str, stage: str, entries: list[Entry], vendor: str = VENDOR) -> str:
     with open(template, encoding="utf-8") as fh:
         text = fh.read()
     if "\ncontents:" in text:
         raise LayoutError(f"{template}: has a contents: section; the layout generates it")
+    if text.count("\n" + PROVIDES_MARK + "\n") != 1:
+        raise LayoutError(
+            f"{template}: needs the line {PROVIDES_MARK.strip()!r} once, under overrides: rpm:"
+        )
+    provides = "\n".join(["    provides:", *(f'      - "{b}"' for b in bundled(vendor))])
+    text = text.replace(PROVIDES_MARK, provides)
     return text.rstrip("\n") + "\n" + nfpm_contents(entries, stage)
 
 
@@ -199,6 +231,9 @@ def main(argv: list[str]) -> int:
             return 0
         if argv == ["rpm-files"]:
             sys.stdout.write(rpm_files(read_layout()))
+            return 0
+        if argv == ["rpm-bundled"]:
+            print("\n".join(f"Provides:       {b}" for b in bundled()))
             return 0
         if argv and argv[0] == "list":
             for e in read_layout():

@@ -165,6 +165,16 @@ def test_rpm_relations(built, which):
 
 
 @pytest.mark.parametrize("which", ["nfpm-rpm", "native-rpm"])
+def test_rpm_provides_what_the_zipapp_bundles(built, which):
+    # Fedora's bundling rule: a security advisory for tomli must find this package.
+    pins = re.findall(r"^(\S+)==(\S+) ", (REPO / "packaging" / "vendor.txt").read_text(), re.M)
+    assert pins
+    provides = run("rpm", "-qp", "--provides", str(built[which])).stdout.splitlines()
+    for name, version in pins:
+        assert f"bundled(python3dist({name.lower()})) = {version}" in provides
+
+
+@pytest.mark.parametrize("which", ["nfpm-rpm", "native-rpm"])
 def test_rpm_scriptlets_are_the_shared_scripts(built, which):
     out = run("rpm", "-qp", "--scripts", str(built[which])).stdout
     for rpm_name, script in (("preinstall", "preinst"), ("postinstall", "postinst"),

@@ -164,6 +164,35 @@ def test_nfpm_contents_are_the_layout(fmt):
             assert item["src"] == "build/stage" + e.path
 
 
+def test_the_rpms_name_what_the_zipapp_bundles_from_the_pins(tmp_path):
+    vendor = tmp_path / "vendor.txt"
+    vendor.write_text("# pins\nTomli==9.1.0 --hash=sha256:" + "a" * 64 + "\n")
+    assert layout.bundled(str(vendor)) == ["bundled(python3dist(tomli)) = 9.1.0"]
+    config = layout.nfpm_config(
+        str(REPO / "packaging" / "nfpm.yaml"), "build/stage", ENTRIES, str(vendor)
+    )
+    rpm_part = config.split("\n  rpm:\n", 1)[1].split("\n  deb:\n", 1)[0]
+    assert '    provides:\n      - "bundled(python3dist(tomli)) = 9.1.0"' in rpm_part
+    assert config.count("bundled(") == 1  # the .deb has no such relation
+    spec = (REPO / "rpm" / "sentinel-vip.spec").read_text()
+    assert "%(/usr/bin/python3 %{sv_src}/packaging/layout.py rpm-bundled)" in spec
+
+
+def test_debian_copyright_names_every_bundled_library():
+    copyright_text = (REPO / "debian" / "copyright").read_text()
+    for line in layout.bundled():
+        name = line.split("(")[2].split(")")[0]
+        assert re.search(rf"\bbundles {name}\b", copyright_text), name
+
+
+def test_a_template_without_the_provides_line_is_refused(tmp_path):
+    template = tmp_path / "nfpm.yaml"
+    text = (REPO / "packaging" / "nfpm.yaml").read_text()
+    template.write_text(text.replace(layout.PROVIDES_MARK + "\n", ""))
+    with pytest.raises(layout.LayoutError, match="rpm-bundled"):
+        layout.nfpm_config(str(template), "build/stage", ENTRIES)
+
+
 def test_the_spec_lists_no_file_itself():
     spec = (REPO / "rpm" / "sentinel-vip.spec").read_text()
     files = spec.split("\n%files", 1)[1].split("\n%changelog", 1)[0]

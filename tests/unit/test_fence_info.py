@@ -1,7 +1,7 @@
 """actions.fence: what INFO replication says about the replicas, parsed without a server."""
 
 from sentinel_vip.actions import fence
-from sentinel_vip.probes.local_redis import server_version
+from sentinel_vip.probes.local_redis import info_fields, parse_info, server_version
 
 INFO = """# Replication\r
 role:master\r
@@ -15,7 +15,7 @@ master_repl_offset:100\r
 
 
 def test_replicas_counted_as_redis_counts_them():
-    info = fence._info(INFO)
+    info = info_fields(INFO)
     assert fence._good_replicas(info, 10) == 2  # online within max-lag
     assert fence._good_replicas(info, 1) == 1  # acknowledged within the last second
     assert fence._good_replicas(info, 3) == 1
@@ -29,3 +29,14 @@ def test_version_parsing():
     assert server_version({}) == ()
     assert fence.Server(True, version=(6, 0, 16)).pause_write is False
     assert fence.Server(True, version=(6, 2, 0)).pause_write is True
+
+
+def test_one_reader_of_info_lines_for_every_caller():
+    fields = info_fields(INFO)
+    assert fields["role"] == "master" and fields["slaveX"] == "garbage"
+    assert "# Replication" not in fields and all(" " not in k for k in fields)
+    assert list(info_fields(INFO, 2)) == ["role"]  # a peer's reply is read to a bound
+    assert parse_info(INFO)["slave1"] == {
+        "ip": "10.0.0.3", "port": 6379, "state": "online", "offset": 90, "lag": 4
+    }  # fmt: skip
+    assert parse_info(INFO)["connected_slaves"] == 3

@@ -17,7 +17,7 @@ and never raises: each call returns what happened, for the log.
 from __future__ import annotations
 
 from sentinel_vip.decision.isolation import replicas_in_contact
-from sentinel_vip.probes.local_redis import server_version
+from sentinel_vip.probes.local_redis import info_fields, server_version
 from sentinel_vip.probes.resp import ProbeError, ReplyError, connect
 from sentinel_vip.record import Record
 from sentinel_vip.store import tripwire
@@ -44,15 +44,6 @@ class Server(Record):
     def pause_write(self) -> bool:
         """CLIENT PAUSE ... WRITE exists from Redis 6.2 (Valkey reports 7.2+)."""
         return self.version >= (6, 2)
-
-
-def _info(text) -> dict:
-    fields = {}
-    for line in str(text or "").splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            fields[key.strip()] = value.strip()
-    return fields
 
 
 def _good_replicas(info: dict, max_lag: int | None) -> int:
@@ -86,8 +77,8 @@ def _config_int(conn, name: str) -> int | None:
 def server(endpoint, deadline) -> Server:
     try:
         with connect(endpoint, deadline) as conn:
-            info = _info(conn.call("INFO", "server"))
-            repl = _info(conn.call("INFO", "replication"))
+            info = info_fields(conn.call("INFO", "server"))
+            repl = info_fields(conn.call("INFO", "replication"))
             to_write = _config_int(conn, TO_WRITE)
             max_lag = _config_int(conn, MAX_LAG)
     except ProbeError as exc:
@@ -125,7 +116,7 @@ def role_and_acks(endpoint, wait_ms: int, deadline) -> tuple:
             if role != "master":
                 return role, None
             try:
-                info = _info(conn.call("INFO", "replication"))
+                info = info_fields(conn.call("INFO", "replication"))
                 online = _good_replicas(info, 2**31)
                 conn.call("PUBLISH", PROBE_CHANNEL, "1")
                 acks = conn.call("WAIT", str(max(online, 1)), str(wait_ms))

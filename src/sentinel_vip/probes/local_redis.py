@@ -99,14 +99,22 @@ def server_version(info: dict) -> tuple:
     return tuple(parts)
 
 
+def info_fields(text, limit: int | None = None) -> dict:
+    """An INFO reply as {field: the text after the colon}: the one reader of INFO's
+    ``key:value`` lines. ``limit`` bounds the lines read from a peer's reply."""
+    fields: dict = {}
+    for line in str(text or "").splitlines()[:limit]:
+        key, sep, value = line.partition(":")
+        if sep and not key.startswith("#"):
+            fields[key.strip()] = value.strip()
+    return fields
+
+
 def parse_info(text) -> dict:
     """An INFO reply as {field: value}: integers as int, ``k=v,k=v`` values (slave0, db0)
     as dicts of the same, everything else as the string sent."""
     fields: dict = {}
-    for line in str(text or "").splitlines():
-        key, sep, value = line.partition(":")
-        if not sep or key.startswith("#"):
-            continue
+    for key, value in info_fields(text).items():
         if "=" in value and "," in value:
             pairs = (part.partition("=") for part in value.split(","))
             fields[key] = {k: _number(v) for k, _, v in pairs}

@@ -9,7 +9,7 @@ validated here: addresses canonical (``decision.address``), numbers numbers, ids
 from __future__ import annotations
 
 from sentinel_vip.decision.address import canonical_host, port_number
-from sentinel_vip.probes.local_redis import server_version
+from sentinel_vip.probes.local_redis import info_fields, server_version
 from sentinel_vip.probes.resp import ProbeError, ProtocolError, ReplyError, connect
 from sentinel_vip.probes.sentinel import MAX_REPLICA_FIELDS, MAX_REPLICAS, hex_id
 from sentinel_vip.record import Record
@@ -36,15 +36,6 @@ class ServerView(Record):
     def pause_write(self) -> bool:
         """CLIENT PAUSE ... WRITE exists from Redis 6.2 (Valkey reports 7.2+)."""
         return self.version >= (6, 2)
-
-
-def _fields(text) -> dict:
-    fields = {}
-    for line in str(text or "").splitlines()[:400]:
-        key, sep, value = line.partition(":")
-        if sep:
-            fields[key.strip()] = value.strip()
-    return fields
 
 
 def _int(value) -> int | None:
@@ -98,7 +89,7 @@ def view(endpoint, deadline, writes: bool = False) -> ServerView:
     if isinstance(server, ReplyError) or isinstance(repl, ReplyError):
         reply = server if isinstance(server, ReplyError) else repl
         return ServerView(False, f"{endpoint.label()}: INFO refused: {reply.reply[:120]}")
-    info, fields = _fields(server), _fields(repl)
+    info, fields = info_fields(server, 400), info_fields(repl, 400)
     role = fields.get("role")
     offset = _int(fields.get("slave_repl_offset" if role == "slave" else "master_repl_offset"))
     return ServerView(

@@ -144,12 +144,18 @@ def test_a_reload_keeps_the_gate_when_the_track_directory_was_removed(node):
 
 
 def test_the_watcher_comes_back_after_kill_9(node):
-    _, before, _ = unit_state(node)
-    node.run(["systemctl", "kill", "-s", "KILL", UNIT])
-    t0 = time.monotonic()
-    poll("a new watcher", lambda: unit_state(node)[0] == "active" and unit_state(node)[1]
-         not in (0, before), timeout=30)  # fmt: skip
-    figure(step="kill9_restart", seconds=f"{time.monotonic() - t0:.1f}")
+    # Killed as soon as each new watcher runs, more often than systemd's default start
+    # limit (5 in 10 s) allows: it must come back every time, and it is down about 1 s.
+    downtimes = []
+    for _ in range(7):
+        _, before, _ = unit_state(node)
+        node.run(["systemctl", "kill", "-s", "KILL", UNIT])
+        t0 = time.monotonic()
+        poll("a new watcher", lambda b=before: unit_state(node)[0] == "active"
+             and unit_state(node)[1] not in (0, b), timeout=30)  # fmt: skip
+        downtimes.append(time.monotonic() - t0)
+    assert unit_state(node)[0] == "active"
+    figure(step="kill9_restart", seconds=f"{sorted(downtimes)[3]:.1f}", kills=len(downtimes))
 
 
 def test_an_upgrade_restarts_the_running_watcher(node, tmp_path, project_version):

@@ -9,6 +9,7 @@ conditions with a deadline; nothing sleeps in place of a check.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import socket
@@ -96,33 +97,46 @@ def run_pyz(pyz, config: str, *args, timeout: float = 30, user: Optional[str] = 
 
 
 class SyslogListener:
-    """A unix datagram socket standing in for /dev/log; keeps every message received."""
+    """A unix datagram socket standing in for /dev/log; keeps every message received.
+
+    ``lines()`` first takes what is still queued on the socket, so a message sent before the
+    call (by a process that has exited, say) is always in the answer: a datagram is in the
+    receive queue when send() returns. The thread only keeps the queue from filling up."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sock.bind(path)
         os.chmod(path, 0o666)
-        self._sock.settimeout(0.1)
+        self._sock.setblocking(False)
         self._lines: list = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="syslog", daemon=True)
         self._thread.start()
 
+    def _drain(self) -> None:
+        """Everything queued, in order (the caller holds the lock)."""
+        while True:
+            try:
+                data = self._sock.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            self._lines.append(data.decode("utf-8", errors="replace").rstrip("\n\x00"))
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                data = self._sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
+                ready, _, _ = select.select([self._sock], [], [], 0.1)
+                if ready:
+                    with self._lock:
+                        self._drain()
+            except (OSError, ValueError):  # closed
                 return
-            with self._lock:
-                self._lines.append(data.decode("utf-8", errors="replace").rstrip("\n\x00"))
 
     def lines(self) -> list:
         with self._lock:
+            self._drain()
             return list(self._lines)
 
     def clear(self) -> None:

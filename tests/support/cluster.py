@@ -359,6 +359,27 @@ class Cluster:
 
         return wait_for(known, timeout, "the Sentinels to read the new master's run_id")
 
+    def sentinels_read_as_replica(self, i: int, timeout: float = 30.0) -> None:
+        """Wait until every live Sentinel lists redis ``i`` among its master's replicas and
+        its last INFO of it said ``role:slave``.
+
+        Sentinel converts a replica that reports master once it has reported master for 8 s
+        (``role-reported-time``), but that time moves only when the role a Sentinel reads
+        changes: one whose INFOs (every 10 s) all fell before redis ``i`` became a replica
+        still holds "master since" its last read, and converts redis ``i`` at once if the
+        next INFO finds it a master again (sentinel.c, sentinelRefreshInstanceInfo)."""
+        port = str(self.redis_ports[i])
+
+        def read_as_replica(j: int) -> bool:
+            for reply in self.sentinel_call(j, "SENTINEL", "REPLICAS", self.master_name):
+                entry = dict(zip(reply[::2], reply[1::2]))
+                if entry.get("port") == port:
+                    return entry.get("role-reported") == "slave"
+            return False
+
+        wait_for(lambda: all(read_as_replica(j) for j in self.live_sentinels()), timeout,
+                 f"every Sentinel to read redis {i} as a replica")  # fmt: skip
+
     # -- sentinel-vip config for one node -----------------------------------------------------
     def write_config(self, node_index: int, path: Optional[str] = None, **overrides) -> str:
         """A sentinel-vip TOML for redis ``node_index``; ``overrides`` are dotted keys, e.g.

@@ -6,12 +6,15 @@ On the three-node namespace cluster of tests/e2e (redis-server + redis-sentinel 
 the client namespace that routes to whichever server passes a ``tcp-check`` for
 ``role:master`` (``inter 1s fall 1 rise 1``, the issue's tuned reference). Two clients
 write every 10 ms (50 ms cycle at most with the timeouts): one through the VIP, one through
-HAProxy. Then, after a random part of HAProxy's 1 s check interval (seeded: ``--seed``, printed
-and in the JSON), the master's Redis is killed (-9). Both figures come from the same run. The
-random wait matters: HAProxy's checks tick on a 1 s grid set when it starts, and the kill would
-otherwise fall at about the same phase of that grid in every rep, so HAProxy's figure (the
-first check to see the new master's role:master) would be the same draw of a lottery each time.
-A real failure is not synchronised with HAProxy's timer. The same holds for the writers: while
+HAProxy. Then, after a random part of HAProxy's check cycle (seeded: ``--seed``, printed and in
+the JSON), the master's Redis is killed (-9). Both figures come from the same run. The random
+wait matters: HAProxy checks each server on its own cycle, set when it starts, and the kill
+would otherwise fall at about the same phase of that cycle in every rep, so HAProxy's figure
+(the first check to see the new master's role:master) would be the same draw of a lottery each
+time. A real failure is not synchronised with HAProxy's timer. The cycle is 1.5 s, not 1 s,
+for a replica: its check fails only when ``timeout check`` (0.5 s) ends the wait for
+``role:master``, and HAProxy schedules the next one ``inter`` (1 s) after a check ends (its log
+shows it). The same holds for the writers: while
 the VIP has no holder, a connect to it is lost (its SYN goes to the old node's MAC) and fails
 at the writer's 0.5 s timeout, so the writer retries on a 0.51 s grid that starts at the kill;
 the VIP arrives at nearly the same time after every kill, hence at the same phase of that grid.
@@ -29,10 +32,12 @@ long the VIP client's in-flight connect had been pending when the VIP moved, ack
 writes lost, seconds with the VIP on a replica or on two nodes.
 
 ``--pyz`` is measured; ``--baseline`` (another pyz, e.g. the branch before the change) is
-measured in the same run, alternating rep by rep. Prints median [min-max] and the goals,
-writes bench/results/election/<UTC time>.json and latest.json. Needs root. Not a test.
+measured in the same run, alternating rep by rep, with the keepalived snippet
+``--baseline-snippet`` if given (e.g. one with another ``advert_int``; default: etc/'s).
+Prints median [min-max] and the goals, writes bench/results/election/<UTC time>.json and
+latest.json. Needs root. Not a test.
 
-    bench/election.py [--reps 5] [--seed N] [--pyz PATH] [--baseline PATH]
+    bench/election.py [--reps 5] [--seed N] [--pyz PATH] [--baseline PATH [--baseline-snippet F]]
 """
 
 from __future__ import annotations
@@ -64,6 +69,9 @@ NET = {"prefix": "svelect", "subnet": "10.87.0", "vrid": 187}  # ours: e2e may r
 SAMPLE_INTERVAL = 0.025
 HAPROXY = "haproxy"  # the writer's name
 HAPROXY_INTER_S = 1.0  # the issue's reference: check inter 1s fall 1 rise 1
+HAPROXY_CHECK_TIMEOUT_S = 0.5
+# A replica's check ends at the timeout (no role:master); the next starts `inter` later.
+HAPROXY_CYCLE_S = HAPROXY_INTER_S + HAPROXY_CHECK_TIMEOUT_S
 # Both writers, alike, wait once after their first failure a time drawn from [0, this): the
 # period of a writer's retries while its connects time out, so its retry phase is uniform.
 RECONNECT_JITTER_S = CONNECT_TIMEOUT + WRITE_PAUSE
@@ -111,16 +119,16 @@ def haproxy_config(cluster) -> str:
     log stdout format iso local0
 defaults
     mode tcp
-    log global
-    option log-health-checks
     timeout connect 500ms
     timeout client 30s
     timeout server 30s
-    timeout check 500ms
+    timeout check {int(HAPROXY_CHECK_TIMEOUT_S * 1000)}ms
 frontend redis
     bind 127.0.0.1:{REDIS_PORT}
     default_backend redis_master
 backend redis_master
+    log global
+    option log-health-checks
     option tcp-check
     tcp-check connect
     tcp-check send AUTH\\ {password}\\r\\n
@@ -239,16 +247,16 @@ def followed(addrs: dict, new_rid_seen):
     return done
 
 
-def run_rep(binary: str, args, rng: random.Random) -> dict:
+def run_rep(binary: str, snippet: str, args, rng: random.Random) -> dict:
     return common.measure_rep(
         lambda: Cluster(
-            SentinelVipProfile(binary=binary),
+            SentinelVipProfile(binary=binary, snippet=snippet),
             **NET,
             down_after_ms=args.down_after_ms,
             min_replicas=args.min_replicas,
         ),
         lambda cluster: kill_master(
-            cluster, args, rng.uniform(0, HAPROXY_INTER_S), rng.randrange(2**32)
+            cluster, args, rng.uniform(0, HAPROXY_CYCLE_S), rng.randrange(2**32)
         ),
         keep=args.keep,
         errors=(ClusterError, subprocess.CalledProcessError),
@@ -331,6 +339,9 @@ def main(argv=None) -> int:
     parser.add_argument("--reps", type=int, default=5, help="kills per build (5)")
     common.add_pyz(parser)
     parser.add_argument("--baseline", default="", help="a second pyz measured alongside")
+    parser.add_argument(
+        "--baseline-snippet", default="", help="the baseline's keepalived snippet (etc/'s)"
+    )
     parser.add_argument("--down-after-ms", type=int, default=3000)
     parser.add_argument(
         "--min-replicas",
@@ -348,8 +359,10 @@ def main(argv=None) -> int:
         print("bench: error: haproxy missing: run scripts/bootstrap", file=sys.stderr)
         return 1
     builds = {"this build": args.pyz}
+    snippets = {}
     if args.baseline:
         builds["baseline"] = args.baseline
+        snippets["baseline"] = args.baseline_snippet
     for name, path in builds.items():
         if not os.path.isfile(path):
             print(f"bench: error: {name}: {path} missing (make pyz)", file=sys.stderr)
@@ -369,7 +382,10 @@ def main(argv=None) -> int:
         flush=True,
     )
     runs = common.alternate(
-        list(builds), args.reps, lambda name: run_rep(binaries[name], args, rng), METRICS
+        list(builds),
+        args.reps,
+        lambda name: run_rep(binaries[name], snippets.get(name, ""), args, rng),
+        METRICS,
     )
     results = {name: common.outcome(figs, args.reps, METRICS) for name, figs in runs.items()}
     settings = {
@@ -377,11 +393,18 @@ def main(argv=None) -> int:
         "min_replicas": args.min_replicas,
         "sample_interval_s": SAMPLE_INTERVAL,
         "seed": seed,
-        "kill_delay": f"uniform 0-{HAPROXY_INTER_S:g} s (HAProxy's check interval)",
+        "kill_delay": f"uniform 0-{HAPROXY_CYCLE_S:g} s (HAProxy's check cycle on a replica)",
         "reconnect_jitter_s": RECONNECT_JITTER_S,
     }
     described = {
-        "builds": {n: {"source": p, "sha256": common.sha256(p)} for n, p in builds.items()}
+        "builds": {
+            n: {
+                "source": p,
+                "sha256": common.sha256(p),
+                "keepalived_snippet": snippets.get(n) or "etc/keepalived/conf.d/sentinel-vip.conf",
+            }
+            for n, p in builds.items()
+        }
     }
     doc = common.result_doc(
         "kill -9 of the master: VIP (election followed) vs HAProxy role check",

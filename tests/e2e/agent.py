@@ -256,6 +256,12 @@ class Node:
             self.drain_events(wait)
 
 
+def first_failure_wait(was_ok, jitter, rng):
+    """The extra wait after a failed attempt: one draw from [0, jitter) when the attempt
+    before it succeeded (the first failure of an outage), else none."""
+    return rng.uniform(0, jitter) if was_ok and jitter > 0 else 0.0
+
+
 def client_loop(spec):
     conn, run_id, seq = None, None, 0
     prefix, pause = spec["key_prefix"], spec["pause"]
@@ -283,9 +289,8 @@ def client_loop(spec):
             if conn is not None:
                 conn.close()
             conn, run_id = None, None
-            wait = pause
-            if was_ok and jitter > 0:
-                wait += rng.uniform(0, jitter)
+            wait = pause + first_failure_wait(was_ok, jitter, rng)
+            if wait > pause:
                 record["jitter"] = round(wait - pause, 4)
             was_ok = False
         record["t1"] = time.monotonic()

@@ -6,29 +6,51 @@ On the three-node namespace cluster of tests/e2e (redis-server + redis-sentinel 
 the client namespace that routes to whichever server passes a ``tcp-check`` for
 ``role:master`` (``inter 1s fall 1 rise 1``, the issue's tuned reference). Two clients
 write every 10 ms (50 ms cycle at most with the timeouts): one through the VIP, one through
-HAProxy. Then the master's Redis is killed (-9). Both figures come from the same run.
+HAProxy. Then, after a random part of HAProxy's check cycle (seeded: ``--seed``, printed and in
+the JSON), the master's Redis is killed (-9). Both figures come from the same run. The random
+wait matters: HAProxy checks each server on its own cycle, set when it starts, and the kill
+would otherwise fall at about the same phase of that cycle in every rep, so HAProxy's figure
+(the first check to see the new master's role:master) would be the same draw of a lottery each
+time. A real failure is not synchronised with HAProxy's timer. The cycle is 1.5 s, not 1 s,
+for a replica: its check fails only when ``timeout check`` (0.5 s) ends the wait for
+``role:master``, and HAProxy schedules the next one ``inter`` (1 s) after a check ends (its log
+shows it). The same holds for the writers: while
+the VIP has no holder, a connect to it is lost (its SYN goes to the old node's MAC) and fails
+at the writer's 0.5 s timeout, so the writer retries on a 0.51 s grid that starts at the kill;
+the VIP arrives at nearly the same time after every kill, hence at the same phase of that grid.
+So both writers, alike, wait once after their first failure a time drawn from [0, 0.51) (the
+sampler's ``reconnect_jitter``, seeded per rep), as clients that spread their reconnects do;
+for the HAProxy writer it changes nothing (HAProxy refuses at once while it has no server up,
+and the writer retries every 10 ms).
 
 Figures (seconds after the kill): the leader's ``+failover-state-wait-promotion`` (SLAVEOF
 NO ONE sent: the promotion), the first sample of the new master answering role:master, the
 VIP on the new master (and after the promotion), Sentinel's ``+switch-master``, the first
-write acknowledged by the new master through the VIP and through HAProxy, acknowledged
+write acknowledged by the new master through the VIP and through HAProxy, where HAProxy's
+check first saw the new master (its log, ``option log-health-checks``, ISO timestamps), how
+long the VIP client's in-flight connect had been pending when the VIP moved, acknowledged
 writes lost, seconds with the VIP on a replica or on two nodes.
 
 ``--pyz`` is measured; ``--baseline`` (another pyz, e.g. the branch before the change) is
-measured in the same run, alternating rep by rep. Prints median [min-max] and the goals,
-writes bench/results/election/<UTC time>.json and latest.json. Needs root. Not a test.
+measured in the same run, alternating rep by rep, with the keepalived snippet
+``--baseline-snippet`` if given (e.g. one with another ``advert_int``; default: etc/'s).
+Prints median [min-max] and the goals, writes bench/results/election/<UTC time>.json and
+latest.json. Needs root. Not a test.
 
-    bench/election.py [--reps 5] [--pyz PATH] [--baseline PATH]
+    bench/election.py [--reps 5] [--seed N] [--pyz PATH] [--baseline PATH [--baseline-snippet F]]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
+import random
 import shutil
 import statistics
 import subprocess
 import sys
+import time
 
 import common
 
@@ -38,6 +60,7 @@ from e2e import netns
 from e2e.cluster import REDIS_PORT, Cluster, ClusterError
 from e2e.invariants import dual_vip_windows, states
 from e2e.profiles import SentinelVipProfile
+from e2e.sampler import CONNECT_TIMEOUT, WRITE_PAUSE
 from e2e.timeline import analyse, majority_master, run_ids
 
 RESULTS = common.ROOT / "bench" / "results" / "election"
@@ -45,6 +68,13 @@ BIN_ROOT = "/run/svip-bench-election"  # root-owned: enable_script_security
 NET = {"prefix": "svelect", "subnet": "10.87.0", "vrid": 187}  # ours: e2e may run meanwhile
 SAMPLE_INTERVAL = 0.025
 HAPROXY = "haproxy"  # the writer's name
+HAPROXY_INTER_S = 1.0  # the issue's reference: check inter 1s fall 1 rise 1
+HAPROXY_CHECK_TIMEOUT_S = 0.5
+# A replica's check ends at the timeout (no role:master); the next starts `inter` later.
+HAPROXY_CYCLE_S = HAPROXY_INTER_S + HAPROXY_CHECK_TIMEOUT_S
+# Both writers, alike, wait once after their first failure a time drawn from [0, this): the
+# period of a writer's retries while its connects time out, so its retry phase is uniform.
+RECONNECT_JITTER_S = CONNECT_TIMEOUT + WRITE_PAUSE
 TAIL = 2.0
 
 METRICS = (
@@ -59,6 +89,10 @@ METRICS = (
     ("vip_minus_haproxy_s", "  VIP minus HAProxy, same rep (s)"),
     ("ack_vip_after_promotion_s", "  via the VIP, s after the promotion"),
     ("ack_haproxy_after_promotion_s", "  via HAProxy, s after the promotion"),
+    ("haproxy_up_after_promotion_s", "  HAProxy's check saw it, s after the promotion"),
+    ("ack_vip_after_vip_s", "  via the VIP, s after the VIP moved"),
+    ("vip_connect_pending_s", "  VIP client's connect pending when it moved (s)"),
+    ("kill_delay_s", "random wait before the kill (s)"),
     ("lost_vip", "acked writes lost via the VIP (count)"),
     ("lost_haproxy", "acked writes lost via HAProxy (count)"),
     ("vip_on_replica_s", "VIP on a replica (s)"),
@@ -72,7 +106,8 @@ GOALS = (
 
 def haproxy_config(cluster) -> str:
     """The issue's reference: route to the server that says role:master, checked every 1 s,
-    one failure marks it down, one success up; sessions to a server marked down are cut."""
+    one failure marks it down, one success up; sessions to a server marked down are cut.
+    Health-check changes are logged with ISO timestamps (microseconds) for the figures."""
     password = cluster.redis_password
     servers = "\n".join(
         f"    server {n} {node.ip}:{REDIS_PORT} check inter 1s fall 1 rise 1"
@@ -81,16 +116,19 @@ def haproxy_config(cluster) -> str:
     )
     return f"""global
     maxconn 256
+    log stdout format iso local0
 defaults
     mode tcp
     timeout connect 500ms
     timeout client 30s
     timeout server 30s
-    timeout check 500ms
+    timeout check {int(HAPROXY_CHECK_TIMEOUT_S * 1000)}ms
 frontend redis
     bind 127.0.0.1:{REDIS_PORT}
     default_backend redis_master
 backend redis_master
+    log global
+    option log-health-checks
     option tcp-check
     tcp-check connect
     tcp-check send AUTH\\ {password}\\r\\n
@@ -128,6 +166,40 @@ def first_ack(records, writer: str, after: float, run_id) -> float | None:
     return min(times) if times else None
 
 
+def haproxy_up(log_path: str, server: str, after: float, wall_minus_mono: float):
+    """Monotonic time of HAProxy's first check after ``after`` that found ``server`` up (its
+    health-check log line's ISO timestamp, moved to CLOCK_MONOTONIC by ``wall_minus_mono``
+    taken at the kill), or None."""
+    wanted = f"server redis_master/{server} succeeded"
+    try:
+        with open(log_path, encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        stamp, _, text = line.partition(" ")
+        if wanted not in text or "UP" not in text:
+            continue
+        try:
+            wall = datetime.datetime.fromisoformat(stamp).timestamp()
+        except ValueError:
+            continue
+        mono = wall - wall_minus_mono
+        if mono >= after:
+            return mono
+    return None
+
+
+def pending_connect(records, writer: str, at) -> float:
+    """How long the writer's attempt in flight at ``at`` had been pending (0 if none)."""
+    if at is None:
+        return None
+    for r in records:
+        if r.get("n") == writer and "seq" in r and r["t"] <= at < r.get("t1", r["t"]):
+            return round(at - r["t"], 3)
+    return 0.0
+
+
 def figures(records, fault_at: float, addrs: dict) -> dict:
     tl = analyse(records, fault_at, "n1", addrs)
     new = tl.new
@@ -161,6 +233,8 @@ def figures(records, fault_at: float, addrs: dict) -> dict:
         "vip_minus_haproxy_s": common.rel(vip, hap),
         "ack_vip_after_promotion_s": common.rel(vip, promotion),
         "ack_haproxy_after_promotion_s": common.rel(hap, promotion),
+        "ack_vip_after_vip_s": common.rel(vip, tl.vip_on_new),
+        "vip_connect_pending_s": pending_connect(records, "client", tl.vip_on_new),
         "vip_on_replica_s": round(on_replica, 3),
         "dual_vip_s": round(sum(w.seconds for w in dual_vip_windows(seq)), 3),
     }
@@ -173,26 +247,31 @@ def followed(addrs: dict, new_rid_seen):
     return done
 
 
-def run_rep(binary: str, args) -> dict:
+def run_rep(binary: str, snippet: str, args, rng: random.Random) -> dict:
     return common.measure_rep(
         lambda: Cluster(
-            SentinelVipProfile(binary=binary),
+            SentinelVipProfile(binary=binary, snippet=snippet),
             **NET,
             down_after_ms=args.down_after_ms,
             min_replicas=args.min_replicas,
         ),
-        lambda cluster: kill_master(cluster, args),
+        lambda cluster: kill_master(
+            cluster, args, rng.uniform(0, HAPROXY_CYCLE_S), rng.randrange(2**32)
+        ),
         keep=args.keep,
         errors=(ClusterError, subprocess.CalledProcessError),
     )
 
 
-def kill_master(cluster, args) -> dict:
+def kill_master(cluster, args, delay: float, client_seed: int) -> dict:
     addrs = common.start_on_n1(cluster)
     proxy = start_haproxy(cluster)
     try:
         with cluster.sampler(
-            interval=SAMPLE_INTERVAL, client_writers=((HAPROXY, "127.0.0.1"),)
+            interval=SAMPLE_INTERVAL,
+            client_writers=((HAPROXY, "127.0.0.1"),),
+            reconnect_jitter=RECONNECT_JITTER_S,
+            seed=client_seed,
         ) as sampler:
             sampler.wait_for_writes(10, 30)
             sampler.wait_until(
@@ -200,6 +279,8 @@ def kill_master(cluster, args) -> dict:
                 20,
                 "a write acknowledged through HAProxy",
             )
+            time.sleep(delay)  # the kill's phase in HAProxy's check grid, deliberately random
+            wall_minus_mono = time.time() - time.monotonic()
             killed_at = cluster.kill_redis("n1")
 
             def haproxy_acked_after() -> bool:
@@ -216,6 +297,19 @@ def kill_master(cluster, args) -> dict:
         fig = figures(records, killed_at, addrs)
         fig["lost_vip"] = len(sampler.lost_writes())
         fig["lost_haproxy"] = len(sampler.lost_writes(writer=HAPROXY))
+        fig["kill_delay_s"] = round(delay, 3)
+        fig["client_seed"] = client_seed
+        fig["reconnect_jitter_s"] = {
+            r["n"]: r["jitter"] for r in records if "jitter" in r and r["t"] >= killed_at
+        }
+        up = haproxy_up(
+            os.path.join(cluster.dir, "haproxy.log"), fig["new"] or "", killed_at, wall_minus_mono
+        )
+        fig["haproxy_up_after_promotion_s"] = (
+            None
+            if up is None or fig["promotion_s"] is None
+            else round(up - killed_at - fig["promotion_s"], 3)
+        )
         raised = [
             line
             for t, line in cluster.syslog.get(fig["new"] or "", [])
@@ -245,6 +339,9 @@ def main(argv=None) -> int:
     parser.add_argument("--reps", type=int, default=5, help="kills per build (5)")
     common.add_pyz(parser)
     parser.add_argument("--baseline", default="", help="a second pyz measured alongside")
+    parser.add_argument(
+        "--baseline-snippet", default="", help="the baseline's keepalived snippet (etc/'s)"
+    )
     parser.add_argument("--down-after-ms", type=int, default=3000)
     parser.add_argument(
         "--min-replicas",
@@ -252,6 +349,7 @@ def main(argv=None) -> int:
         help="min-replicas-to-write 1 on every Redis (default off: a new master refuses writes"
         " until Sentinel re-points a replica at it, which no router can hide)",
     )
+    parser.add_argument("--seed", type=int, default=None, help="kill-phase seed (random)")
     common.add_keep_name(parser)
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
@@ -261,8 +359,10 @@ def main(argv=None) -> int:
         print("bench: error: haproxy missing: run scripts/bootstrap", file=sys.stderr)
         return 1
     builds = {"this build": args.pyz}
+    snippets = {}
     if args.baseline:
         builds["baseline"] = args.baseline
+        snippets["baseline"] = args.baseline_snippet
     for name, path in builds.items():
         if not os.path.isfile(path):
             print(f"bench: error: {name}: {path} missing (make pyz)", file=sys.stderr)
@@ -272,24 +372,39 @@ def main(argv=None) -> int:
         name: common.install_binary(path, os.path.join(BIN_ROOT, f"b{i}"))
         for i, (name, path) in enumerate(builds.items())
     }
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
+    rng = random.Random(seed)  # noqa: S311 -- a kill phase, not a secret
     clock = common.RunClock()
     print(
         f"bench: kill -9 of the master, down-after-milliseconds={args.down_after_ms}; "
         f"{args.reps} rep(s) of {', '.join(builds)}; HAProxy reference in every rep; "
-        f"loadavg={clock.load0}",
+        f"seed={seed}; loadavg={clock.load0}",
         flush=True,
     )
     runs = common.alternate(
-        list(builds), args.reps, lambda name: run_rep(binaries[name], args), METRICS
+        list(builds),
+        args.reps,
+        lambda name: run_rep(binaries[name], snippets.get(name, ""), args, rng),
+        METRICS,
     )
     results = {name: common.outcome(figs, args.reps, METRICS) for name, figs in runs.items()}
     settings = {
         "down_after_ms": args.down_after_ms,
         "min_replicas": args.min_replicas,
         "sample_interval_s": SAMPLE_INTERVAL,
+        "seed": seed,
+        "kill_delay": f"uniform 0-{HAPROXY_CYCLE_S:g} s (HAProxy's check cycle on a replica)",
+        "reconnect_jitter_s": RECONNECT_JITTER_S,
     }
     described = {
-        "builds": {n: {"source": p, "sha256": common.sha256(p)} for n, p in builds.items()}
+        "builds": {
+            n: {
+                "source": p,
+                "sha256": common.sha256(p),
+                "keepalived_snippet": snippets.get(n) or "etc/keepalived/conf.d/sentinel-vip.conf",
+            }
+            for n, p in builds.items()
+        }
     }
     doc = common.result_doc(
         "kill -9 of the master: VIP (election followed) vs HAProxy role check",

@@ -9,13 +9,18 @@ Modes (SPEC is a JSON file written by the cluster; passwords live only there):
   node    every ``interval``: does this namespace hold the VIP, local Redis ROLE and run_id,
           local Sentinel's master; plus every Sentinel pub/sub event as it arrives.
   client  writes ``SET prefix:SEQ SEQ`` through the VIP back to back, one record per attempt
-          (ack or error, with the run_id of the server the connection reached).
+          (ack or error, with the run_id of the server the connection reached). With
+          ``reconnect_jitter`` J in the spec, the first failure after a success is followed
+          by a wait drawn from [0, J) (``seed``), once, as clients that spread their
+          reconnects do: without it every retry after a fault starts at the same offset from
+          the fault, and a benchmark would draw the same phase in every repetition.
   call    one command (argv after SPEC) to TARGET, prints the reply; used for faults and checks.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import select
 import socket
 import sys
@@ -251,10 +256,19 @@ class Node:
             self.drain_events(wait)
 
 
+def first_failure_wait(was_ok, jitter, rng):
+    """The extra wait after a failed attempt: one draw from [0, jitter) when the attempt
+    before it succeeded (the first failure of an outage), else none."""
+    return rng.uniform(0, jitter) if was_ok and jitter > 0 else 0.0
+
+
 def client_loop(spec):
     conn, run_id, seq = None, None, 0
     prefix, pause = spec["key_prefix"], spec["pause"]
     name = spec.get("name", "client")  # a second writer (e.g. on a node) has its own name
+    jitter = float(spec.get("reconnect_jitter", 0.0))
+    rng = random.Random(spec.get("seed"))  # a retry phase, not a secret
+    was_ok = False
     while True:
         seq += 1
         t0 = time.monotonic()
@@ -268,15 +282,20 @@ def client_loop(spec):
                 emit({"t": time.monotonic(), "n": name, "conn": run_id})
             conn.call("SET", f"{prefix}{seq}", seq)
             record.update(ok=True, rid=run_id)
+            was_ok, wait = True, pause
         except (OSError, ReplyError, ValueError) as exc:
             # Any error: drop the connection so the next attempt follows the VIP.
             record.update(ok=False, rid=run_id, err=err_text(exc))
             if conn is not None:
                 conn.close()
             conn, run_id = None, None
+            wait = pause + first_failure_wait(was_ok, jitter, rng)
+            if wait > pause:
+                record["jitter"] = round(wait - pause, 4)
+            was_ok = False
         record["t1"] = time.monotonic()
         emit(record)
-        time.sleep(pause)
+        time.sleep(wait)
 
 
 def call(spec, argv):

@@ -29,6 +29,8 @@ from . import netns, timeline
 
 KEY_PREFIX = "e2e:w:"
 CLIENT = "client"
+CONNECT_TIMEOUT = 0.5  # each writer's socket timeout (connect and reply)
+WRITE_PAUSE = 0.01  # each writer's pause between attempts
 
 
 def writer_name(node: str) -> str:
@@ -67,12 +69,18 @@ class Sampler:
         self,
         cluster,
         interval: float = 0.05,
-        write_pause: float = 0.01,
+        write_pause: float = WRITE_PAUSE,
         writers_on=(),
         direct_on=(),
         client_writers=(),
+        reconnect_jitter: float = 0.0,
+        seed: Optional[int] = None,
     ) -> None:
         self.cluster = cluster
+        # every writer, alike: after its first failure, one wait drawn from [0, jitter)
+        # (agent.py), each writer's draws from its own seed derived from ``seed``
+        self.reconnect_jitter = reconnect_jitter
+        self.seed = seed
         # (name, host:port-less target) writers in the client namespace besides the one
         # through the VIP, e.g. through a local HAProxy (bench/election.py)
         self.client_writers = tuple(client_writers)
@@ -129,7 +137,9 @@ class Sampler:
                     "redis_password": c.redis_password,
                     "key_prefix": key_prefix(writer),
                     "pause": self.write_pause,
-                    "timeout": 0.5,
+                    "timeout": CONNECT_TIMEOUT,
+                    "reconnect_jitter": self.reconnect_jitter,
+                    "seed": None if self.seed is None else f"{self.seed}:{writer}",
                 },
                 fh,
             )

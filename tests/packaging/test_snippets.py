@@ -65,7 +65,7 @@ def test_snippet_semantics_are_fail_closed():
     code = "\n".join(line.split("#", 1)[0].strip() for line in text.splitlines())
     assert 'script "/usr/sbin/sentinel-vip check"' in code
     assert "\nweight -50\n" in code  # the check ranks; the track file is the gate
-    assert "\nversion 3\n" in code and "\nadvert_int 0.05\n" in code  # fast master-down
+    assert "\nversion 3\n" in code and "\nadvert_int 0.02\n" in code  # fast master-down
     assert 'file "/run/sentinel-vip/track"' in code
     assert "\nweight 0 reverse\n" in code  # "0" or a missing file -> FAULT
     assert "\ninit_file 0 overwrite\n" in code

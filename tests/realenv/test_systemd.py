@@ -153,6 +153,9 @@ def test_the_watcher_comes_back_after_kill_9(node):
     figure(step="kill9_restart", seconds=f"{time.monotonic() - t0:.1f}")
 
 
+OWNER = "keepalived_script:keepalived_script"
+
+
 def redis_cli(node, *args: str) -> str:
     return node.run(["redis-cli", "-p", "6379", *args]).stdout.strip()
 
@@ -170,16 +173,21 @@ def test_the_sandboxed_watcher_restores_a_tripwire_and_keeps_its_record_in_var_l
     try:
         assert redis_cli(node, "CONFIG", "SET", "min-replicas-to-write", "1") == "OK"
         assert redis_cli(node, "CONFIG", "REWRITE") == "OK"
-        node.run(["sh", "-c", f"cat > {old} && chmod 0640 {old}"],
+        # As the older watcher left it: its user's file (root's 0640 it could not read).
+        node.run(["sh", "-c", f"cat > {old} && chmod 0640 {old} && chown {OWNER} {old}"],
                  input=json.dumps({"tripwire": wire}))  # fmt: skip
         node.run(["systemctl", "restart", "redis-server"])
         poll("Redis back with our value from redis.conf",
              lambda: redis_cli(node, "CONFIG", "GET", "min-replicas-to-write").split()[-1:]
              == ["1"])  # fmt: skip
         node.run(["systemctl", "start", UNIT])
-        poll("the watcher restores the admin's value",
-             lambda: redis_cli(node, "CONFIG", "GET", "min-replicas-to-write").split()[-1:]
-             == ["0"])  # fmt: skip
+        try:
+            poll("the watcher restores the admin's value",
+                 lambda: redis_cli(node, "CONFIG", "GET", "min-replicas-to-write").split()[-1:]
+                 == ["0"])  # fmt: skip
+        except AssertionError as exc:
+            lines = [e["MESSAGE"] for e in journal(node, "-u", UNIT)]
+            raise AssertionError(lines[-10:]) from exc
         poll("the old record gone", lambda: node.run(["test", "-e", old], check=False).returncode)
         assert node.run(["stat", "-c", "%a %U %G", new]).stdout.split() == [
             "640", "keepalived_script", "keepalived_script"]  # fmt: skip

@@ -531,3 +531,38 @@ def test_an_upgrade_with_the_tripwire_armed_restores_the_record_from_the_old_pla
     assert tripwire.saved(config) == {}
     with open(os.path.join(cluster.node_dir(0), "redis.conf"), encoding="utf-8") as fh:
         assert "min-replicas-to-write 2" not in fh.read()
+
+
+def test_a_record_found_while_redis_is_down_is_restored_once_it_answers(runnable_pyz, cluster):
+    """A whole-site reboot: the watcher starts before Redis (its unit is not ordered after
+    redis-server) and before the Sentinels. Its start could not restore the record (Redis
+    refused), which then fell to the armed tripwire's release rules: no claim, a majority
+    naming this node, every replica back. With the Sentinels still down (or a replica that
+    never comes back) our 2 stayed in force, and in redis.conf. A record left behind is
+    restored as soon as Redis answers, as it is at a start where Redis is up."""
+    from sentinel_vip.actions import fence
+    from sentinel_vip.config.load import load
+    from sentinel_vip.store import tripwire
+
+    path = cluster.write_config(0, **{"watch.reconcile_interval": 3600})
+    config = load(path)
+    srv = fence.server(config.redis, Deadline(1.0))
+    assert fence.arm(config, srv, (2, 10), Deadline(1.0)).startswith("armed")
+    cluster.redis_call(0, "CONFIG", "REWRITE")
+    for j in cluster.live_sentinels():
+        cluster.stop_sentinel(j, signal.SIGKILL)
+    cluster.stop_redis(0, signal.SIGKILL)
+    watch = start_watch(runnable_pyz, path)
+    try:
+        wait_for(lambda: "event=watch_start" in log(cluster), 10, "the watcher started")
+        cluster.start_redis(0)
+        try:
+            wait_for(lambda: config_get(cluster, 0, "min-replicas-to-write") == "0", 10,
+                     "the admin's value back once Redis answers")  # fmt: skip
+        except TimeoutError as exc:
+            raise AssertionError([x for x in log(cluster).splitlines() if "fence" in x]) from exc
+    finally:
+        stop_watch(watch)
+    assert tripwire.saved(config) == {}
+    with open(os.path.join(cluster.node_dir(0), "redis.conf"), encoding="utf-8") as fh:
+        assert "min-replicas-to-write 2" not in fh.read()

@@ -192,6 +192,7 @@ def test_the_watchers_demotion_keeps_an_admins_later_min_replicas_change(cluster
     assert tripwire.saved(config) == {}
 
 
+@pytest.mark.parametrize("place", ["old", "new"])  # state_dir/fence.json, beside the history
 @pytest.mark.parametrize(
     "owner, record",
     [
@@ -203,14 +204,19 @@ def test_the_watchers_demotion_keeps_an_admins_later_min_replicas_change(cluster
         (None, {"to_write": 3, "max_lag": 10, "set_to_write": 0, "set_max_lag": 10}),
     ],
 )
-def test_a_planted_tripwire_record_changes_nothing_in_redis(runnable_pyz, cluster, owner, record):
+def test_a_planted_tripwire_record_changes_nothing_in_redis(
+    runnable_pyz, cluster, owner, record, place
+):
     """fence.json is what the next watcher puts back with CONFIG SET, and CONFIG REWRITE
     when the run_id differs. Before, any record that parsed was applied at start: a local
     user who could write the state directory set min-replicas-to-write 3 on a master with
     two replicas (every write refused) and had it saved to redis.conf."""
+    from sentinel_vip.config.load import load
+    from sentinel_vip.store import tripwire
+
     config = cluster.write_config(0, **{"watch.reconcile_interval": 3600})
-    state = os.path.join(os.path.dirname(config), "state")
-    path = os.path.join(state, "fence.json")
+    loaded = load(config)
+    path = tripwire.legacy_path(loaded) if place == "old" else tripwire.path(loaded)
     with open(path, "w", encoding="utf-8") as fh:
         json.dump({"tripwire": {**record, "run_id": "0" * 40}}, fh)
     if owner is not None:
@@ -433,5 +439,126 @@ def test_a_watcher_stopping_while_redis_is_down_keeps_the_record(runnable_pyz, c
                  "the next watcher restores the admin's value")  # fmt: skip
     finally:
         stop_watch(watch)
+    with open(os.path.join(cluster.node_dir(0), "redis.conf"), encoding="utf-8") as fh:
+        assert "min-replicas-to-write 2" not in fh.read()
+
+
+def test_a_reboot_with_the_tripwire_armed_gives_the_admins_values_back(runnable_pyz, cluster):
+    """A claim the watcher cannot trust arms the tripwire (ours 2, the admin's 0 kept); a
+    CONFIG REWRITE then saves ours in redis.conf (Sentinel's reconfiguration of a replica
+    runs one, and so may an admin); then the host loses power: no watcher stop, /run (the
+    state directory, a tmpfs) comes back empty, and Redis starts from its redis.conf with our
+    2. The record lived in the state directory: gone with it, and nothing knew the admin's
+    value any more: every write refused (NOREPLICAS) whenever two replicas lag, for good.
+    The record now lives beside the history (/var/lib), and the next watcher puts the
+    admin's values back, in Redis and in redis.conf."""
+    import shutil
+
+    from sentinel_vip.config.load import load
+    from sentinel_vip.store import tripwire
+
+    liar = Liar(cluster, "e" * 40)  # a minority claim: only the tripwire, as for any claim
+    try:
+        addresses = [f"127.0.0.1:{p}" for p in cluster.sentinel_ports[:2]] + [liar.address]
+        path = cluster.write_config(
+            0, **{"sentinel.addresses": addresses, "watch.reconcile_interval": 3600}
+        )
+        watch = start_watch(runnable_pyz, path)
+        try:
+            wait_for(lambda: "kind=tripwire action=arm" in log(cluster), 15, "the tripwire")
+            assert (config_get(cluster, 0, "min-replicas-to-write"),
+                    config_get(cluster, 0, "min-replicas-max-lag")) == ("2", "10")  # fmt: skip
+            cluster.redis_call(0, "CONFIG", "REWRITE")
+        finally:
+            watch.kill()  # the power loss: the watcher restores nothing
+            watch.communicate(timeout=10)
+    finally:
+        liar.stop()
+    config = load(path)
+    cluster.stop_redis(0, signal.SIGKILL)
+    shutil.rmtree(config.state_dir)  # /run after the reboot: systemd-tmpfiles makes it anew
+    os.makedirs(config.state_dir, mode=0o700)
+    cluster.start_redis(0)
+    assert config_get(cluster, 0, "min-replicas-to-write") == "2"  # ours, from redis.conf
+
+    path = cluster.write_config(0, **{"watch.reconcile_interval": 3600})  # the liar is gone
+    watch = start_watch(runnable_pyz, path)
+    try:
+        wait_for(lambda: config_get(cluster, 0, "min-replicas-to-write") == "0", 10,
+                 "the watcher at boot restores the admin's value")  # fmt: skip
+        wait_for(lambda: tripwire.saved(config) == {}, 5, "the record cleared")
+    finally:
+        stop_watch(watch)
+    assert config_get(cluster, 0, "min-replicas-max-lag") == "10"
+    with open(os.path.join(cluster.node_dir(0), "redis.conf"), encoding="utf-8") as fh:
+        assert "min-replicas-to-write 2" not in fh.read()
+    cluster.stop_redis(0)  # and once more from redis.conf: the admin's value for good
+    cluster.start_redis(0)
+    assert config_get(cluster, 0, "min-replicas-to-write") == "0"
+
+
+def test_an_upgrade_with_the_tripwire_armed_restores_the_record_from_the_old_place(
+    runnable_pyz, cluster
+):
+    """The older watcher kept the admin's values in state_dir/fence.json, and a CONFIG
+    REWRITE saved ours in redis.conf; the package is upgraded (the watcher restarted, Redis
+    too, later). The new watcher finds the record at the old place, restores the admin's
+    values (CONFIG REWRITE: another run_id) and drops the old copy."""
+    from sentinel_vip.actions import fence
+    from sentinel_vip.config.load import load
+    from sentinel_vip.store import tripwire
+
+    path = cluster.write_config(0, **{"watch.reconcile_interval": 3600})
+    config = load(path)
+    srv = fence.server(config.redis, Deadline(1.0))
+    assert fence.arm(config, srv, (2, 10), Deadline(1.0)).startswith("armed")
+    os.rename(tripwire.path(config), tripwire.legacy_path(config))  # where it lived before
+    cluster.redis_call(0, "CONFIG", "REWRITE")
+    cluster.stop_redis(0)
+    cluster.start_redis(0)
+    assert config_get(cluster, 0, "min-replicas-to-write") == "2"
+    watch = start_watch(runnable_pyz, path)
+    try:
+        wait_for(lambda: config_get(cluster, 0, "min-replicas-to-write") == "0", 10,
+                 "the new watcher restores the admin's value")  # fmt: skip
+        wait_for(lambda: not os.path.exists(tripwire.legacy_path(config)), 5, "the old copy gone")
+    finally:
+        stop_watch(watch)
+    assert tripwire.saved(config) == {}
+    with open(os.path.join(cluster.node_dir(0), "redis.conf"), encoding="utf-8") as fh:
+        assert "min-replicas-to-write 2" not in fh.read()
+
+
+def test_a_record_found_while_redis_is_down_is_restored_once_it_answers(runnable_pyz, cluster):
+    """A whole-site reboot: the watcher starts before Redis (its unit is not ordered after
+    redis-server) and before the Sentinels. Its start could not restore the record (Redis
+    refused), which then fell to the armed tripwire's release rules: no claim, a majority
+    naming this node, every replica back. With the Sentinels still down (or a replica that
+    never comes back) our 2 stayed in force, and in redis.conf. A record left behind is
+    restored as soon as Redis answers, as it is at a start where Redis is up."""
+    from sentinel_vip.actions import fence
+    from sentinel_vip.config.load import load
+    from sentinel_vip.store import tripwire
+
+    path = cluster.write_config(0, **{"watch.reconcile_interval": 3600})
+    config = load(path)
+    srv = fence.server(config.redis, Deadline(1.0))
+    assert fence.arm(config, srv, (2, 10), Deadline(1.0)).startswith("armed")
+    cluster.redis_call(0, "CONFIG", "REWRITE")
+    for j in cluster.live_sentinels():
+        cluster.stop_sentinel(j, signal.SIGKILL)
+    cluster.stop_redis(0, signal.SIGKILL)
+    watch = start_watch(runnable_pyz, path)
+    try:
+        wait_for(lambda: "event=watch_start" in log(cluster), 10, "the watcher started")
+        cluster.start_redis(0)
+        try:
+            wait_for(lambda: config_get(cluster, 0, "min-replicas-to-write") == "0", 10,
+                     "the admin's value back once Redis answers")  # fmt: skip
+        except TimeoutError as exc:
+            raise AssertionError([x for x in log(cluster).splitlines() if "fence" in x]) from exc
+    finally:
+        stop_watch(watch)
+    assert tripwire.saved(config) == {}
     with open(os.path.join(cluster.node_dir(0), "redis.conf"), encoding="utf-8") as fh:
         assert "min-replicas-to-write 2" not in fh.read()

@@ -207,6 +207,30 @@ def test_doctor_reports_a_world_readable_password_file(runnable_pyz, shared, tmp
     assert shared.redis_password not in done.stdout + done.stderr
 
 
+def test_doctor_reports_a_tripwire_record_left_after_a_reboot(runnable_pyz, shared, tmp_path):
+    """A watcher armed the tripwire and never restored it (killed, then the host rebooted:
+    the state directory in /run is empty). The record of the admin's values outlives the
+    reboot beside the history, and doctor says what was changed and where the record is."""
+    import os
+
+    from sentinel_vip.store import tripwire
+
+    config = admin_config(shared, 0, tmp_path)
+    loaded = load(config)
+    wire = {"to_write": 1, "max_lag": 7, "set_to_write": 2, "set_max_lag": 10, "run_id": ""}
+    tripwire.save(loaded, wire)
+    try:
+        shutil.rmtree(loaded.state_dir)  # the reboot
+        os.makedirs(loaded.state_dir, mode=0o700)
+        done = run_pyz(runnable_pyz, config, "doctor")
+    finally:
+        os.unlink(tripwire.path(loaded))  # the shared cluster's node directory
+    assert doctor_lines(done)["fence"] == ["ok", "WARN"], done.stdout
+    (line,) = [x for x in done.stdout.splitlines() if x.startswith("WARN") and " fence " in x]
+    assert "raised to 2" in line and "was 1, max-lag 7" in line, line
+    assert tripwire.path(loaded) in line, line
+
+
 # -- render ----------------------------------------------------------------------------------
 
 

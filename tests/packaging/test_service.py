@@ -92,11 +92,15 @@ def test_the_hardening_leaves_the_watcher_what_it_needs(settings):
     assert settings[("Service", "ProcSubset")] == ["pid"]
     # Everything the watcher writes by default is writable under ProtectSystem=strict.
     writable = [Path("/run") / d for d in settings[("Service", "RuntimeDirectory")][0].split()]
+    for value in settings.get(("Service", "StateDirectory"), []):
+        writable += [Path("/var/lib") / d for d in value.split()]
     for value in settings.get(("Service", "ReadWritePaths"), []):
         writable += [Path(p) for p in value.split()]
     track_dir = Path(SCHEMA["check"]["track_file"].default).parent
     state_dir = Path(SCHEMA["paths"]["state_dir"].default)
-    for needed in (track_dir, state_dir):
+    # The tripwire's record (store.tripwire) lives beside the history: it outlives a reboot.
+    record_dir = Path(SCHEMA["paths"]["history_file"].default).parent
+    for needed in (track_dir, state_dir, record_dir):
         assert any(needed == w or w in needed.parents for w in writable), needed
 
 
@@ -111,6 +115,17 @@ def test_the_unit_creates_the_runtime_directory_as_the_package_does(settings, en
                                           settings[("Service", "Group")][0])  # fmt: skip
     tmpfiles = (REPO / "packaging" / "tmpfiles.conf").read_text()
     assert f"d /run/sentinel-vip {state.mode:04o} {state.owner} {state.group} -" in tmpfiles
+
+
+def test_the_unit_makes_the_persistent_directory_as_the_package_does(settings, entries):
+    # ReadWritePaths= on a missing /var/lib/sentinel-vip would fail the start: StateDirectory=
+    # creates it first, with the owner and mode postinst gives it. Never removed on stop.
+    assert settings[("Service", "StateDirectory")] == ["sentinel-vip"]
+    (state,) = [e for e in entries if e.type == "state" and e.path == "/var/lib/sentinel-vip"]
+    assert settings[("Service", "StateDirectoryMode")] == [f"{state.mode:04o}"]
+    assert (state.owner, state.group) == (settings[("Service", "User")][0],
+                                          settings[("Service", "Group")][0])  # fmt: skip
+    assert Path(SCHEMA["paths"]["history_file"].default).parent == Path(state.path)
 
 
 def test_systemd_rates_the_unit_well_hardened():

@@ -8,6 +8,7 @@ share one booted root and run in file order; `make real-systemd` runs them.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -158,6 +159,56 @@ def test_the_watcher_comes_back_after_kill_9(node):
     # RestartSec=1 (it was 5): a generous bound, the figure below is the measurement.
     assert sorted(downtimes)[3] < 3.0, downtimes
     figure(step="kill9_restart", seconds=f"{sorted(downtimes)[3]:.1f}", kills=len(downtimes))
+
+
+OWNER = "keepalived_script:keepalived_script"
+
+
+def redis_cli(node, *args: str) -> str:
+    return node.run(["redis-cli", "-p", "6379", *args]).stdout.strip()
+
+
+def test_the_sandboxed_watcher_restores_a_tripwire_and_keeps_its_record_in_var_lib(node):
+    """An older watcher armed the tripwire (min-replicas-to-write 1 over the admin's 0), a
+    CONFIG REWRITE saved it in redis.conf, and its record is in /run (where it lived); Redis
+    restarts (a reboot, an upgrade). The watcher, in its systemd sandbox (ProtectSystem=
+    strict), puts the admin's value back in Redis and redis.conf and writes the record's new
+    home beside the history in /var/lib/sentinel-vip: without StateDirectory= that is a
+    read-only file system to it, and a record it cannot write there cannot outlive a reboot."""
+    node.run(["systemctl", "stop", UNIT])
+    old, new = "/run/sentinel-vip/fence.json", "/var/lib/sentinel-vip/history.fence.json"
+    wire = {"to_write": 0, "max_lag": 10, "set_to_write": 1, "set_max_lag": 10, "run_id": "x"}
+    try:
+        assert redis_cli(node, "CONFIG", "SET", "min-replicas-to-write", "1") == "OK"
+        assert redis_cli(node, "CONFIG", "REWRITE") == "OK"
+        # As the older watcher left it: its user's file (root's 0640 it could not read).
+        node.run(["sh", "-c", f"cat > {old} && chmod 0640 {old} && chown {OWNER} {old}"],
+                 input=json.dumps({"tripwire": wire}))  # fmt: skip
+        node.run(["systemctl", "restart", "redis-server"])
+        poll("Redis back with our value from redis.conf",
+             lambda: redis_cli(node, "CONFIG", "GET", "min-replicas-to-write").split()[-1:]
+             == ["1"])  # fmt: skip
+        node.run(["systemctl", "start", UNIT])
+        try:
+            poll("the watcher restores the admin's value",
+                 lambda: redis_cli(node, "CONFIG", "GET", "min-replicas-to-write").split()[-1:]
+                 == ["0"])  # fmt: skip
+        except AssertionError as exc:
+            lines = [e["MESSAGE"] for e in journal(node, "-u", UNIT)]
+            raise AssertionError(lines[-10:]) from exc
+        poll("the old record gone", lambda: node.run(["test", "-e", old], check=False).returncode)
+        assert node.run(["stat", "-c", "%a %U %G", new]).stdout.split() == [
+            "640", "keepalived_script", "keepalived_script"]  # fmt: skip
+        assert json.loads(node.run(["cat", new]).stdout) == {}  # cleared: restored
+        assert "min-replicas-to-write 1" not in node.run(["cat", "/etc/redis/redis.conf"]).stdout
+        lines = [e["MESSAGE"] for e in journal(node, "-u", UNIT)]
+        disarmed = [m for m in lines if "kind=tripwire action=disarm" in m]
+        assert disarmed and "config_rewrite=ok" in disarmed[-1], disarmed
+        assert "state not cleared" not in disarmed[-1], disarmed
+    finally:
+        redis_cli(node, "CONFIG", "SET", "min-replicas-to-write", "0")
+        node.run(["systemctl", "start", UNIT])
+    poll("the VIP stays or returns", lambda: vip_present(node), timeout=60)
 
 
 def test_an_upgrade_restarts_the_running_watcher(node, tmp_path, project_version):

@@ -280,9 +280,10 @@ def test_fence_checks():
     assert statuses(doctor_checks.fence({**base, "version": "8.1.1"}, {})) == [("ok", "fence")]
     assert doctor_checks.fence({**base, "error_kind": "unreachable"}, {}) == []
     left = {"to_write": 0, "max_lag": 10, "set_to_write": 2, "set_max_lag": 10}
-    found = doctor_checks.fence({**base, "version": "7.0.15"}, left)
+    found = doctor_checks.fence({**base, "version": "7.0.15"}, left, "/var/lib/x.fence.json")
     assert statuses(found) == [("ok", "fence"), ("warn", "fence")]
-    assert "min-replicas-to-write 0" in found[1].fix
+    assert "min-replicas-to-write 0 min-replicas-max-lag 10" in found[1].fix
+    assert "/var/lib/x.fence.json" in found[1].detail
 
 
 def keepalived_host(**changes):

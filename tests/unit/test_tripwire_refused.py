@@ -25,7 +25,8 @@ def server():
 
 
 def config(tmp_path):
-    return SimpleNamespace(state_dir=str(tmp_path), redis=object())
+    history = str(tmp_path / "history.jsonl")
+    return SimpleNamespace(state_dir=str(tmp_path), history_file=history, redis=object())
 
 
 def test_a_refused_config_set_leaves_no_record(tmp_path, monkeypatch):

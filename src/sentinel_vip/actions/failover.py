@@ -35,14 +35,25 @@ class Failover:
         self.paused = False  # a majority sees our master down: writes held, renewed
         self.braking = False
         self.brake_until = 0.0
+        self.left_behind = False  # a previous watcher's record, not restored yet
         self._buckets: dict = {}
 
     def start(self) -> None:
-        """Undo a tripwire a previous watcher left behind (it crashed or was killed)."""
-        srv = self.local.server()
+        """Undo a tripwire a previous watcher left behind (it crashed or was killed, or the
+        host rebooted). Redis may not answer yet (after a reboot the watcher may start
+        first): then it is done as soon as Redis answers (``review_due``), not left to the
+        armed tripwire's release rules, which may need Sentinels or replicas that are not
+        back yet."""
         self.local.wire = tripwire.saved(self.config)
-        if self.local.wire and srv.reachable:
-            self._disarm(srv, "left by a previous watcher")
+        self.left_behind = bool(self.local.wire)
+        if self.left_behind:
+            self._restore_left_behind(self.local.server())
+
+    def _restore_left_behind(self, srv) -> None:
+        if not srv.reachable:
+            return  # tried again by review_due
+        self.left_behind = False  # one try once Redis answers; then as any armed tripwire
+        self._disarm(srv, "left by a previous watcher")
 
     def stop(self) -> None:
         if self.local.wire:
@@ -55,6 +66,8 @@ class Failover:
             self.review(now, hint=sentinel)
 
     def review_due(self, now: float) -> None:
+        if self.left_behind and self.local.may("left behind", now, REVIEW_EVERY):
+            self._restore_left_behind(self.local.server())
         if self.braking and now >= self.brake_until:
             self.braking = False  # the pause ran out by itself; the tripwire stays
             self.logger.log("notice", "fence", kind="brake", action="lift", result="expired")

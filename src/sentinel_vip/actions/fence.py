@@ -9,7 +9,8 @@ and never raises: each call returns what happened, for the log.
 - ``tripwire``: ``CONFIG SET min-replicas-to-write N`` with N = the replicas in sync right
   now. It holds nothing until one of them leaves. Because CONFIG REWRITE (run by Sentinel's
   conversion of an old master, and by our demotion) would write it to redis.conf, the
-  admin's values are kept (``store.tripwire``) *before* the change, restored inside
+  admin's values are kept (``store.tripwire``, on disk: they must outlive a reboot as
+  redis.conf does) *before* the change, restored inside
   our demotion's transaction, and restored (plus CONFIG REWRITE if a conversion may have
   saved ours) by any later watcher that finds them.
 """
@@ -175,7 +176,8 @@ def arm(config, srv: Server, setting: tuple, deadline) -> str:
     try:
         tripwire.save(config, wire)
     except OSError as exc:
-        return f"failed: cannot record the current values in {config.state_dir}: {exc.strerror}"
+        where = exc.filename or tripwire.path(config)
+        return f"failed: cannot record the current values in {where}: {exc.strerror}"
     changed = False
     try:
         with connect(config.redis, deadline) as conn:

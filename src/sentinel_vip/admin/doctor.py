@@ -78,11 +78,11 @@ def redis_facts(endpoint, timeout: float) -> dict:
     return facts
 
 
-def fence_saved(config) -> dict:
-    """The tripwire a watcher armed and has not restored (actions.fence), if any."""
+def fence_saved(config) -> tuple:
+    """(the tripwire a watcher armed and has not restored (actions.fence) or {}, its file)."""
     from sentinel_vip.store import tripwire
 
-    return tripwire.saved(config)
+    return tripwire.saved(config), tripwire.path(config)
 
 
 def switchover_left(config) -> list:
@@ -305,7 +305,7 @@ def findings(config, host: Host = Host()) -> list:
     found += checks.tls(config)
     redis = redis_facts(config.redis, deadline.timeout(cap=2.0))
     found += checks.redis(redis, config.vip_address)
-    found += checks.fence(redis, fence_saved(config))
+    found += checks.fence(redis, *fence_saved(config))
     found += switchover_left(config)
     answers = ask_sentinels(config.sentinels, config.master_name, deadline)
     counted = agree(answers, config.agreement, len(config.sentinels))

@@ -124,8 +124,9 @@ def min_replicas(value) -> Finding:
     return Finding(OK, item, f"min-replicas-to-write {value}: a cut-off master stops writes")
 
 
-def fence(facts: dict, tripwire: dict) -> list:
-    """What the watcher can do to hold a master's writes (see actions.fence)."""
+def fence(facts: dict, tripwire: dict, where: str = "") -> list:
+    """What the watcher can do to hold a master's writes (see actions.fence); ``tripwire``:
+    the admin's values a watcher kept (store.tripwire, in the file ``where``)."""
     found = []
     version = facts.get("version") or ""
     parts = version.split(".")
@@ -150,9 +151,12 @@ def fence(facts: dict, tripwire: dict) -> list:
                 WARN,
                 "fence",
                 f"min-replicas-to-write was raised to {tripwire['set_to_write']} by a watcher"
-                f" that has not restored it yet (was {tripwire['to_write']})",
-                "start sentinel-vip-watch: it restores the value at start (or CONFIG SET"
-                f" min-replicas-to-write {tripwire['to_write']})",
+                f" that has not restored it yet (was {tripwire['to_write']}, max-lag"
+                f" {tripwire['max_lag']}; kept in {where or 'its record'})",
+                "start sentinel-vip-watch: it restores both at start, and runs CONFIG REWRITE"
+                " if Redis restarted meanwhile (or CONFIG SET min-replicas-to-write"
+                f" {tripwire['to_write']} min-replicas-max-lag {tripwire['max_lag']} and"
+                " CONFIG REWRITE yourself, then delete the record)",
             )
         )
     return found

@@ -24,7 +24,7 @@ KEPT_NAMES = (
     "transitions.json.lock",
     "config.cache",
     "track.lock",  # store.track
-    "fence.json",  # store.tripwire: the watcher's record of the admin's min-replicas values
+    "fence.json",  # store.tripwire's old place (now beside the history: tripwire.path)
     "watch.lock",  # actions.watch: one watcher per state directory
     "election.json",  # store.election: the promotion the watcher followed, for the check
 )
@@ -83,7 +83,9 @@ def file_facts(config) -> dict:
         user = None
     places: dict = {}  # directory -> names we keep there
     places.setdefault(config.state_dir, set()).update(KEPT_NAMES)
-    for path in (config.history_file, config.track_file):
+    from sentinel_vip.store.tripwire import path as tripwire_path
+
+    for path in (config.history_file, config.track_file, tripwire_path(config)):
         if path:
             places.setdefault(os.path.dirname(path), set()).add(os.path.basename(path))
     dirs = []

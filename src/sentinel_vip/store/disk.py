@@ -324,10 +324,12 @@ def _create_temp(dir_fd: int) -> tuple:
     raise FileExistsError(errno.EEXIST, "no free temporary file name")
 
 
-def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
+def atomic_write(path: str, data: bytes, mode: int = 0o644, durable: bool = False) -> None:
     """Write ``data`` to ``path`` via a temp file in the same directory and rename(2); a
     symlink at ``path`` is replaced, never followed. root writing into another user's
-    directory gives the file to that user (see ``_give_to_owner``)."""
+    directory gives the file to that user (see ``_give_to_owner``). ``durable``: the file
+    and the rename are on disk (fsync of both) before this returns, so a power loss right
+    after keeps the new content (a record that must outlive a crash of the host)."""
     try:
         directory, name = _split(path)
         dir_fd, dir_info, _ = _walk(directory, path)
@@ -341,7 +343,11 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
                 fh.flush()
                 os.fchmod(fh.fileno(), mode)
                 _give_to_owner(fh.fileno(), dir_info)
+                if durable:
+                    os.fsync(fh.fileno())
             os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            if durable:
+                _sync_dir(dir_fd)
         except BaseException:
             try:
                 os.unlink(tmp, dir_fd=dir_fd)
@@ -354,6 +360,16 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
         os.close(dir_fd)
 
 
+def _sync_dir(dir_fd: int) -> None:
+    """fsync the directory the O_PATH ``dir_fd`` holds (the rename in it): an O_PATH
+    descriptor cannot be synced itself, "." opened through it is that very directory."""
+    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def read_json(path: str) -> dict:
     """The stored state, or {} when it is missing or unreadable (state is only a hint)."""
     try:
@@ -363,9 +379,9 @@ def read_json(path: str) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def write_json(path: str, data: dict, mode: int = 0o640) -> None:
+def write_json(path: str, data: dict, mode: int = 0o640, durable: bool = False) -> None:
     # the bytes json.dumps(data, sort_keys=True) gives, without importing json
-    atomic_write(path, plainjson.encode(data).encode() + b"\n", mode)
+    atomic_write(path, plainjson.encode(data).encode() + b"\n", mode, durable)
 
 
 def read_text(path: str, limit: int = 4096) -> str:

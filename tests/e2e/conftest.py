@@ -104,7 +104,8 @@ _SHOWN = (
     ("switch_event_s", "+switch-master"),
     ("vip_on_new_s", "VIP on the new master"),
     ("first_ack_new_s", "first write acknowledged"),
-    ("vip_off_master_s", "VIP on a non-master for"),
+    ("vip_not_master_s", "VIP on a non-master for"),
+    ("vip_off_master_s", "VIP where the Sentinels' majority does not name it for"),
 )
 _SETUPS = {
     "sentinel-vip": "sentinel-vip",

@@ -44,3 +44,32 @@ def test_figures_after_the_fault():
 def test_lost_writes_are_acked_keys_missing_on_the_final_master():
     present = {"e2e:w:1", "e2e:w:3"}
     assert lost_writes(records(), present) == [4]
+
+
+def election_records(n3_holds_at=None):
+    """n1's Redis killed at t=1 (role None); n2 promoted (role master) and holding the VIP
+    at t=2, named by the Sentinels' majority only at t=3."""
+    out = []
+    for t in (0.0, 1.0, 2.0, 3.0, 4.0):
+        named = NEW if t >= 3 else OLD
+        out.append(node(t, "n1", t < 2, OLD, role="master" if t < 1 else None))
+        out.append(node(t, "n2", t >= 2, named, role="master" if t >= 2 else "slave"))
+        out.append(node(t, "n3", t == n3_holds_at, named))
+    return out
+
+
+def test_the_vip_ahead_of_the_sentinels_is_told_apart_from_a_vip_on_a_non_master():
+    tl = analyse(election_records(), fault_at=1.0, old="n1", addrs=ADDRS)
+    assert tl.promoted == 2.0 and tl.vip_on_new == 2.0 and tl.sentinel_switch == 3.0
+    # 1->2: n1 holds it, still named by the Sentinels, its Redis dead: not a master.
+    # 2->3: n2 holds it, master, not yet named: ahead of the Sentinels, by design.
+    assert tl.vip_not_master_seconds == 1.0
+    assert tl.vip_off_master_seconds == 1.0 and tl.vip_ahead_seconds == 1.0
+    figures = tl.figures()
+    assert figures["vip_not_master_s"] == 1.0 and figures["promoted_s"] == 1.0
+
+
+def test_a_replica_holding_the_vip_counts_as_a_vip_on_a_non_master():
+    tl = analyse(election_records(n3_holds_at=3.0), fault_at=1.0, old="n1", addrs=ADDRS)
+    assert tl.vip_not_master_seconds == 2.0  # n1 dead 1->2, n3 a replica 3->4
+    assert tl.vip_ahead_seconds == 1.0  # n2 alone 2->3; 3->4 n3 beside it is no lead

@@ -33,6 +33,12 @@ class Timeline:
     dual_vip: list[tuple[float, float, tuple[str, ...]]] = field(default_factory=list)
     no_vip_seconds: float = 0.0
     vip_off_master_seconds: float = 0.0  # VIP held by a node Sentinel's majority does not name
+    # ... by a node whose Redis does not answer role:master (down, or a replica): unlike the
+    # figure above, which also counts the promoted master holding the VIP before the
+    # Sentinels name it (the election followed, issue 18), this one is never by design.
+    vip_not_master_seconds: float = 0.0
+    vip_ahead_seconds: float = 0.0  # ... by masters only, before the Sentinels name them
+    promoted: Optional[float] = None  # first sample after the fault where ``new`` is master
     end: float = 0.0
 
     def rel(self, t: Optional[float]) -> Optional[float]:
@@ -61,6 +67,9 @@ class Timeline:
             ],
             "no_vip_s": round(self.no_vip_seconds, 3),
             "vip_off_master_s": round(self.vip_off_master_seconds, 3),
+            "vip_not_master_s": round(self.vip_not_master_seconds, 3),
+            "vip_ahead_s": round(self.vip_ahead_seconds, 3),
+            "promoted_s": self.rel(self.promoted),
             "observed_s": self.rel(self.end),
         }
 
@@ -74,6 +83,7 @@ class Timeline:
             "writes_failed",
             "no_vip_s",
             "vip_off_master_s",
+            "vip_not_master_s",
         )
         parts = [f"old={f['old']} new={f['new']}"] + [f"{k}={f[k]}" for k in keys]
         parts.append(f"dual_vip_windows={len(f['dual_vip_windows'])}")
@@ -104,6 +114,7 @@ def analyse(records, fault_at: float, old: str, addrs: dict[str, str]) -> Timeli
     rid_node = run_ids(records)
     views: dict[str, Optional[str]] = {}
     holds: dict[str, bool] = {}
+    roles: dict[str, Optional[str]] = {}
     # The final majority decides which node is "new".
     for r in records:
         if "vip" in r:
@@ -117,9 +128,10 @@ def analyse(records, fault_at: float, old: str, addrs: dict[str, str]) -> Timeli
         t = r["t"]
         if "vip" in r:
             if last_t is not None and last_t >= fault_at:
-                _accumulate(tl, holds, views, addrs, t - last_t)
+                _accumulate(tl, holds, views, roles, addrs, t - last_t)
             views[r["n"]] = r.get("sm")
             holds[r["n"]] = bool(r["vip"])
+            roles[r["n"]] = r.get("role")
             last_t = t
             if t < fault_at:
                 continue
@@ -130,6 +142,8 @@ def analyse(records, fault_at: float, old: str, addrs: dict[str, str]) -> Timeli
                 tl.dual_vip.append((dual_start[0], t, dual_start[1]))
                 dual_start = None
             if new and new != old:
+                if tl.promoted is None and roles.get(new) == "master":
+                    tl.promoted = t
                 if tl.sentinel_switch is None and majority_master(views, addrs) == new:
                     tl.sentinel_switch = t
                 if tl.vip_on_new is None and holds.get(new):
@@ -159,14 +173,19 @@ def analyse(records, fault_at: float, old: str, addrs: dict[str, str]) -> Timeli
     return tl
 
 
-def _accumulate(tl: Timeline, holds, views, addrs, dt: float) -> None:
+def _accumulate(tl: Timeline, holds, views, roles, addrs, dt: float) -> None:
     holders = [n for n, h in holds.items() if h]
     if not holders:
         tl.no_vip_seconds += dt
         return
     master = majority_master(views, addrs)
-    if any(h != master for h in holders):
+    off = any(h != master for h in holders)
+    if off:
         tl.vip_off_master_seconds += dt
+    if any(roles.get(h) != "master" for h in holders):
+        tl.vip_not_master_seconds += dt
+    elif off:
+        tl.vip_ahead_seconds += dt
 
 
 def acked_seqs(

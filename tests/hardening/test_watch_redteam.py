@@ -443,6 +443,45 @@ def test_a_watcher_stopping_while_redis_is_down_keeps_the_record(runnable_pyz, c
         assert "min-replicas-to-write 2" not in fh.read()
 
 
+@pytest.mark.parametrize("rewritten", [True, False], ids=["rewritten", "not-rewritten"])
+def test_a_config_rewrite_while_armed_is_undone_when_the_tripwire_is_lifted(cluster, rewritten):
+    """Armed (ours 2, the admin's 0 kept), then a CONFIG REWRITE on the same master (an
+    admin's, a config tool's) saved ours to redis.conf; the claim ends and the tripwire is
+    lifted normally. The lift put 0 back in Redis but rewrote redis.conf only when the role
+    or run_id had changed: the next Redis restart brought back our 2, for good, with no
+    record left to undo it. It now compares Redis's count of CONFIG REWRITEs with the one
+    taken when arming. With no rewrite meanwhile the admin's file is left as it is."""
+    from sentinel_vip.actions import fence
+    from sentinel_vip.config.load import load
+    from sentinel_vip.store import tripwire
+
+    config = load(cluster.write_config(0, **{"watch.reconcile_interval": 3600}))
+    conf = os.path.join(cluster.node_dir(0), "redis.conf")
+    srv = fence.server(config.redis, Deadline(1.0))
+    assert fence.arm(config, srv, (2, 10), Deadline(1.0)).startswith("armed")
+    assert (
+        tripwire.saved(config)["rewrites"] >= 0
+    )  # Redis 7 counts its CONFIG REWRITEs  # Redis 7 counts its CONFIG REWRITEs
+    if rewritten:
+        cluster.redis_call(0, "CONFIG", "REWRITE")
+    with open(conf, encoding="utf-8") as fh:
+        before = fh.read()
+    assert ("min-replicas-to-write 2" in before) == rewritten
+
+    srv = fence.server(config.redis, Deadline(1.0))
+    result = fence.disarm(config, tripwire.saved(config), srv, Deadline(1.0))
+    assert result.startswith("restored min-replicas-to-write=0"), result
+    assert ("config_rewrite=ok" in result) == rewritten, result
+    with open(conf, encoding="utf-8") as fh:
+        after = fh.read()
+    assert "min-replicas-to-write 2" not in after
+    if not rewritten:
+        assert after == before  # nobody rewrote it: neither do we
+    cluster.stop_redis(0)
+    cluster.start_redis(0)
+    assert config_get(cluster, 0, "min-replicas-to-write") == "0"
+
+
 def test_a_reboot_with_the_tripwire_armed_gives_the_admins_values_back(runnable_pyz, cluster):
     """A claim the watcher cannot trust arms the tripwire (ours 2, the admin's 0 kept); a
     CONFIG REWRITE then saves ours in redis.conf (Sentinel's reconfiguration of a replica

@@ -160,3 +160,17 @@ def test_the_record_is_on_disk_before_save_returns(tmp_path, monkeypatch):
     tripwire.save(config, WIRE)
     assert str(tmp_path) in synced  # the directory: the rename is durable
     assert any(os.path.dirname(p) == str(tmp_path) and p != str(tmp_path) for p in synced)
+
+
+@pytest.mark.parametrize("rewrites", [tripwire.UNKNOWN, 0, 7])
+def test_the_rewrite_count_at_arming_is_kept(tmp_path, rewrites):
+    config = Config(tmp_path)
+    tripwire.save(config, {**WIRE, "rewrites": rewrites})
+    assert tripwire.saved(config)["rewrites"] == rewrites
+
+
+@pytest.mark.parametrize("rewrites", [-2, "3", 1.5, True, None, 2**63])
+def test_a_rewrite_count_we_never_write_makes_it_not_our_record(tmp_path, rewrites):
+    config = Config(tmp_path)
+    tripwire.save(config, {**WIRE, "rewrites": rewrites})
+    assert tripwire.saved(config) == {}

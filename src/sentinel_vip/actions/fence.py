@@ -163,6 +163,22 @@ def unpause(endpoint, deadline) -> str:
 REFUSED = "refused"  # the server's ACL forbids CONFIG SET: no use asking again
 
 
+def rewrites(conn) -> int:
+    """How many CONFIG REWRITEs this server has run (INFO commandstats), or
+    ``tripwire.UNKNOWN``: Redis < 7 counts CONFIG's subcommands together, and an ACL may
+    refuse INFO commandstats."""
+    try:
+        stats = info_fields(conn.call("INFO", "commandstats"))
+    except ReplyError:
+        return tripwire.UNKNOWN
+    if not any(key.startswith("cmdstat_config|") for key in stats):
+        return tripwire.UNKNOWN  # no per-subcommand figures (Redis 6)
+    calls = dict(
+        item.partition("=")[::2] for item in stats.get("cmdstat_config|rewrite", "").split(",")
+    ).get("calls", "0")
+    return int(calls) if calls.isdigit() and len(calls) < 19 else tripwire.UNKNOWN
+
+
 def arm(config, srv: Server, setting: tuple, deadline) -> str:
     """Record the admin's values, then set ours. Nothing is changed if they cannot be kept."""
     to_write, max_lag = setting
@@ -173,14 +189,16 @@ def arm(config, srv: Server, setting: tuple, deadline) -> str:
         "set_max_lag": max_lag,
         "run_id": srv.run_id,
     }
-    try:
-        tripwire.save(config, wire)
-    except OSError as exc:
-        where = exc.filename or tripwire.path(config)
-        return f"failed: cannot record the current values in {where}: {exc.strerror}"
     changed = False
     try:
         with connect(config.redis, deadline) as conn:
+            # Counted before ours are set: a CONFIG REWRITE from now on may save them.
+            wire["rewrites"] = rewrites(conn)
+            try:
+                tripwire.save(config, wire)
+            except OSError as exc:
+                where = exc.filename or tripwire.path(config)
+                return f"failed: cannot record the current values in {where}: {exc.strerror}"
             if max_lag != srv.max_lag:
                 conn.call("CONFIG", "SET", MAX_LAG, str(max_lag))
                 changed = True
@@ -210,9 +228,11 @@ def still_ours(wire: dict, srv: Server) -> bool:
 
 def disarm(config, wire: dict, srv: Server, deadline) -> str:
     """Put the admin's values back if ours are still in place (an admin's later change
-    wins), then forget the record. CONFIG REWRITE when the server was converted or
-    restarted meanwhile: a rewrite may have saved our values to its config file. While
-    Redis does not answer nothing is known: the record stays for a later try."""
+    wins), then forget the record. CONFIG REWRITE when a rewrite may have saved our values
+    to the config file meanwhile: the server was converted (Sentinel rewrites) or restarted,
+    or its count of CONFIG REWRITEs moved since we armed (an admin's, a tool's), or that
+    count is unknown (Redis 6, an older record). While Redis does not answer nothing is
+    known: the record stays for a later try."""
     if not srv.reachable or srv.to_write is None:
         return f"failed: cannot read {TO_WRITE} ({srv.error or 'CONFIG GET refused'})"
     ours = still_ours(wire, srv)
@@ -221,6 +241,9 @@ def disarm(config, wire: dict, srv: Server, deadline) -> str:
     if ours:
         try:
             with connect(config.redis, deadline) as conn:
+                armed_at = wire.get("rewrites", tripwire.UNKNOWN)
+                if not rewrite and (armed_at == tripwire.UNKNOWN or rewrites(conn) != armed_at):
+                    rewrite = True
                 for command in restore_commands(wire):
                     conn.call(*command)
                 result = f"restored {TO_WRITE}={wire['to_write']} {MAX_LAG}={wire['max_lag']}"

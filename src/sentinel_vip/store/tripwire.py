@@ -28,6 +28,7 @@ from sentinel_vip.store import disk, plainjson
 SUFFIX = ".fence.json"
 LEGACY_NAME = "fence.json"  # in state_dir, where it lived before
 _KEYS = ("to_write", "max_lag", "set_to_write", "set_max_lag")
+UNKNOWN = -1  # "rewrites": how many CONFIG REWRITEs Redis had run when we armed, if known
 
 
 def path(config) -> str:
@@ -69,6 +70,9 @@ def saved(config) -> dict:
     if not all(type(wire.get(k)) is int and 0 <= wire[k] < 2**31 for k in _KEYS):
         return {}
     if not isinstance(wire.get("run_id", ""), str):
+        return {}
+    rewrites = wire.get("rewrites", UNKNOWN)  # absent in older records: unknown
+    if type(rewrites) is not int or not UNKNOWN <= rewrites < 2**63:
         return {}
     # What arming writes (decision.isolation.tripwire_setting): at least one replica
     # required, never less than the admin's value. Anything else would lower or raise the

@@ -12,6 +12,7 @@ from sentinel_vip.actions import election, watch
 from sentinel_vip.config.load import from_mapping
 from sentinel_vip.decision.facts import RedisFacts
 from sentinel_vip.store import election as stored
+from support.logs import RecordingLogger
 
 A, B = "a" * 40, "b" * 40
 RUN = "f" * 40
@@ -20,14 +21,6 @@ SELF_X = "slave 192.0.2.10:6379 192.0.2.10 6379 @ mymaster 192.0.2.20 6379"
 OTHER_X = "slave 192.0.2.30:6379 192.0.2.30 6379 @ mymaster 192.0.2.20 6379"
 MASTER = RedisFacts(True, "master", None, None, run_id=RUN)
 REPLICA = RedisFacts(True, "slave", None, None, run_id=RUN)
-
-
-class Logger:
-    def __init__(self):
-        self.lines = []
-
-    def log(self, level, event, **fields):
-        self.lines.append((event, fields))
 
 
 @pytest.fixture
@@ -42,7 +35,7 @@ def w(tmp_path):
             "log": {"syslog": False},
         }
     )
-    return watch.Watcher(config, Logger(), queue.SimpleQueue())
+    return watch.Watcher(config, RecordingLogger(), queue.SimpleQueue())
 
 
 def feed(w, target, ids=(A, B, "c" * 40)):

@@ -9,23 +9,16 @@ from types import SimpleNamespace
 
 from sentinel_vip.actions import failover, fence
 from sentinel_vip.store import tripwire
+from support.logs import RecordingLogger
 
 WIRE = {"to_write": 0, "max_lag": 10, "set_to_write": 2, "set_max_lag": 10, "run_id": "ab"}
-
-
-class Logger:
-    def __init__(self):
-        self.lines = []
-
-    def log(self, level, event, **fields):
-        self.lines.append((event, fields))
 
 
 class Local:
     """actions.local.Local as Failover uses it: the server's answers are the test's."""
 
     def __init__(self, cfg, answers):
-        self.config, self.logger = cfg, Logger()
+        self.config, self.logger = cfg, RecordingLogger()
         self.wire, self.answers, self.probes = {}, answers, 0
         self._due: dict = {}
 

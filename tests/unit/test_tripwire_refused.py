@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from sentinel_vip.actions import failover, fence
 from sentinel_vip.probes.resp import ReplyError
 from sentinel_vip.store import tripwire
+from support.logs import RecordingLogger
 
 NOPERM = "NOPERM this user has no permissions to run the 'config' command"
 
@@ -41,17 +42,9 @@ def test_a_refused_config_set_leaves_no_record(tmp_path, monkeypatch):
     assert tripwire.saved(cfg) == {}
 
 
-class Logger:
-    def __init__(self):
-        self.lines = []
-
-    def log(self, level, event, **fields):
-        self.lines.append((event, fields))
-
-
 class Local:
     def __init__(self, cfg):
-        self.config, self.logger = cfg, Logger()
+        self.config, self.logger = cfg, RecordingLogger()
         self.wire, self.tripwire_refused, self.said = {}, False, set()
 
     def server(self):

@@ -7,14 +7,7 @@ import threading
 
 from sentinel_vip.actions import watch
 from sentinel_vip.config.load import from_mapping
-
-
-class Logger:
-    def __init__(self):
-        self.lines = []
-
-    def log(self, level, event, **fields):
-        self.lines.append((event, fields))
+from support.logs import RecordingLogger
 
 
 def watcher(tmp_path):
@@ -27,7 +20,7 @@ def watcher(tmp_path):
             "log": {"syslog": False},
         }
     )
-    return watch.Watcher(config, Logger(), queue.SimpleQueue())
+    return watch.Watcher(config, RecordingLogger(), queue.SimpleQueue())
 
 
 def test_a_dead_listener_is_restarted_later_each_time_with_one_line(tmp_path):

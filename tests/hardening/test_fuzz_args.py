@@ -107,8 +107,11 @@ def _names_another_config(argv: list, config: str) -> bool:
 
 
 def test_notify_records_only_complete_lines_when_valid(box):
-    for args in (["INSTANCE", "VI_1", "BACKUP", "100"], ["backup"], ["GROUP", "vg", "FAULT"],
-                 ["master", "VI_1"], ["instance", "VI_1", "stop", "0"]):  # fmt: skip
+    # The group is one the fuzz above never names: it shares this box's history, and a
+    # "GROUP vg FAULT" it drew made this FAULT a repeat, rightly not recorded.
+    for args in (["INSTANCE", "VI_1", "BACKUP", "100"], ["backup"],
+                 ["GROUP", "vg_ordered", "FAULT"], ["master", "VI_1"],
+                 ["instance", "VI_1", "stop", "0"]):  # fmt: skip
         code, out, err = box.run(["--config", box.config, "notify", *args])
         box.check_invariants(code, out, err, {ExitCode.OK})
     records = history_records(box.history)

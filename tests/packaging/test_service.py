@@ -17,27 +17,12 @@ import pytest
 from pkgtools import REPO, deb_files, need_tool, rpm_files, run
 
 from sentinel_vip.config.schema import SCHEMA
+from support.systemd import unit_settings
 
 UNIT = "sentinel-vip-watch.service"
 UNIT_PATH = f"/usr/lib/systemd/system/{UNIT}"
 SOURCE = REPO / "packaging" / UNIT
 WANTS = f"/etc/systemd/system/multi-user.target.wants/{UNIT}"
-
-
-def unit_settings(text: str) -> dict[tuple[str, str], list[str]]:
-    """(section, key) -> every value in order (systemd keys may repeat)."""
-    settings: dict[tuple[str, str], list[str]] = {}
-    section = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line[0] in "#;":
-            continue
-        if line.startswith("["):
-            section = line.strip("[]")
-            continue
-        key, _, value = line.partition("=")
-        settings.setdefault((section, key.strip()), []).append(value.strip())
-    return settings
 
 
 @pytest.fixture(scope="module")

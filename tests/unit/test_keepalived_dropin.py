@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from sentinel_vip.config.schema import SCHEMA
+from support.systemd import unit_settings
 
 REPO = Path(__file__).resolve().parents[2]
 DROPIN_PATH = "/usr/lib/systemd/system/keepalived.service.d/sentinel-vip.conf"
@@ -32,22 +33,6 @@ def _layout():
 ENTRIES = _layout()
 
 
-def settings(text: str) -> dict:
-    """(section, key) -> every value in order (systemd keys repeat; '' resets a list)."""
-    found: dict = {}
-    section = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line[0] in "#;":
-            continue
-        if line.startswith("["):
-            section = line.strip("[]")
-            continue
-        key, _, value = line.partition("=")
-        found.setdefault((section, key.strip()), []).append(value.strip())
-    return found
-
-
 def _entry(path: str):
     (entry,) = [e for e in ENTRIES if e.path == path]
     return entry
@@ -57,7 +42,7 @@ def _entry(path: str):
 def dropin() -> dict:
     entry = _entry(DROPIN_PATH)
     assert (entry.type, entry.mode, entry.formats) == ("file", 0o644, ("deb", "rpm"))
-    return settings((REPO / entry.source).read_text())
+    return unit_settings((REPO / entry.source).read_text())
 
 
 def tmpfiles_command() -> list:
@@ -83,7 +68,7 @@ def test_every_reload_first_creates_it_then_sends_keepalived_its_sighup(dropin):
 
 @pytest.mark.skipif(not DEBIAN_UNIT.is_file(), reason="keepalived's Debian unit not installed")
 def test_the_reload_it_replaces_is_debians_own():
-    (reload,) = settings(DEBIAN_UNIT.read_text())[("Service", "ExecReload")]
+    (reload,) = unit_settings(DEBIAN_UNIT.read_text())[("Service", "ExecReload")]
     assert reload == "/bin/kill -HUP $MAINPID"
 
 

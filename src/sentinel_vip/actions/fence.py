@@ -18,7 +18,7 @@ and never raises: each call returns what happened, for the log.
 from __future__ import annotations
 
 from sentinel_vip.decision.isolation import replicas_in_contact
-from sentinel_vip.probes.local_redis import info_fields, server_version
+from sentinel_vip.probes.local_redis import info_fields, parse_info, server_version
 from sentinel_vip.probes.resp import ProbeError, ReplyError, connect
 from sentinel_vip.record import Record
 from sentinel_vip.store import tripwire
@@ -168,15 +168,14 @@ def rewrites(conn) -> int:
     ``tripwire.UNKNOWN``: Redis < 7 counts CONFIG's subcommands together, and an ACL may
     refuse INFO commandstats."""
     try:
-        stats = info_fields(conn.call("INFO", "commandstats"))
+        stats = parse_info(conn.call("INFO", "commandstats"))
     except ReplyError:
         return tripwire.UNKNOWN
     if not any(key.startswith("cmdstat_config|") for key in stats):
         return tripwire.UNKNOWN  # no per-subcommand figures (Redis 6)
-    calls = dict(
-        item.partition("=")[::2] for item in stats.get("cmdstat_config|rewrite", "").split(",")
-    ).get("calls", "0")
-    return int(calls) if calls.isdigit() and len(calls) < 19 else tripwire.UNKNOWN
+    entry = stats.get("cmdstat_config|rewrite", {"calls": 0})  # listed once it has run
+    calls = entry.get("calls") if isinstance(entry, dict) else None
+    return calls if type(calls) is int and 0 <= calls < 2**63 else tripwire.UNKNOWN
 
 
 def arm(config, srv: Server, setting: tuple, deadline) -> str:
